@@ -1,0 +1,28 @@
+"""ebm_zoo: energy-based generative ConvNets for TensorFlow 2 / Keras 3.
+
+Importing the package is cheap: TensorFlow is imported only when a model, a dataset or a
+preset is actually used.
+
+    import ebm_zoo
+    ebm_zoo.list_models()
+    model = ebm_zoo.load("descriptor_brick")
+    images = model.sample(16, seed=0)      # float32 [16, H, W, C] in [0, 1]
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "list_models", "load"]
+
+
+def list_models(*args, **kwargs):
+    """Lists preset names with a one-line description (see ebm_zoo.presets.list_presets)."""
+    from ebm_zoo.presets import list_presets
+
+    return list_presets(*args, **kwargs)
+
+
+def load(handle: str, *args, **kwargs):
+    """Loads a model from a preset name, a preset directory or a URI (see ebm_zoo.presets.load)."""
+    from ebm_zoo.presets import load as _load
+
+    return _load(handle, *args, **kwargs)

@@ -1,0 +1,122 @@
+"""The contract every ebm_zoo model follows (DESIGN.md, "Contracts / Models").
+
+Public images are float32 NHWC in [0, 1]. A subclass converts to its own internal scale in
+`to_internal` / `from_internal` and implements:
+
+  _energy(x_internal) -> [N]            energy E(x), lower = more probable
+  _sample(n, seed, **overrides) -> x    internal-scale samples, traceable in tf.function
+  train_step(images01)                  one learning iteration (so `fit` trains it)
+  get_config()                          JSON-serialisable constructor arguments
+
+and gets `energy`, `sample`, seeds that survive checkpoints, and replica-aware RNG for free.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ebm_zoo import distribute
+from ebm_zoo.utils.checks import EbmZooError, check_images
+
+
+class EnergyModel(keras.Model):
+    """Base class for ebm_zoo models.
+
+    Args:
+      image_size: H = W of the images the model is trained on.
+      channels: C.
+      seed: base seed of every stateless random draw during training.
+    """
+
+    #: Name of the family in the registry (ebm_zoo.models.FAMILIES).
+    family: str = ""
+    #: Internal pixel range, e.g. (0, 255), (-1, 1); used by `to_internal`/`from_internal`.
+    internal_range: tuple[float, float] = (0.0, 1.0)
+
+    def __init__(self, image_size: int = 32, channels: int = 3, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        self.seed = int(seed)
+        self._compiled_sample = {}
+
+    # ----------------------------------------------------------------------------------------
+    # Pixel scales.
+    def to_internal(self, x01: tf.Tensor) -> tf.Tensor:
+        lo, hi = self.internal_range
+        return tf.cast(x01, tf.float32) * (hi - lo) + lo
+
+    def from_internal(self, x: tf.Tensor) -> tf.Tensor:
+        lo, hi = self.internal_range
+        return tf.clip_by_value((x - lo) / (hi - lo), 0.0, 1.0)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    def check(self, images, name: str = "images", any_size: bool = False) -> tf.Tensor:
+        """Validates public [0, 1] NHWC input (see ebm_zoo.utils.checks.check_images)."""
+        return check_images(
+            images, name=name, channels=self.channels, image_size=None if any_size else self.image_size
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Randomness: stateless, derived from (seed, optimizer step, stream), replica-sliced.
+    def step_seed(self, stream: int = 0) -> tf.Tensor:
+        step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
+        return distribute.step_seed(self.seed, step, stream)
+
+    # ----------------------------------------------------------------------------------------
+    # Public API.
+    def energy(self, images) -> tf.Tensor:
+        """Energies E(x) [N] of images [N, H, W, C] in [0, 1] (lower = more probable)."""
+        x = self.check(images, any_size=getattr(self, "accepts_any_size", False))
+        return self._energy(self.to_internal(x))
+
+    def call(self, images, training=False):
+        return self._energy(self.to_internal(images))
+
+    def sample(self, n: int, seed: int | None = None, **overrides) -> tf.Tensor:
+        """Draws `n` images [n, H, W, C] in [0, 1].
+
+        Args:
+          n: number of samples (> 0).
+          seed: int for reproducible samples; None draws a fresh seed.
+          **overrides: sampler settings of the family (e.g. num_steps), see the family docs.
+        """
+        if int(n) <= 0:
+            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        key = (int(n), tuple(sorted(overrides.items())))
+        fn = self._compiled_sample.get(key)
+        if fn is None:
+            fn = tf.function(lambda s: self.from_internal(self._sample(int(n), s, **overrides)))
+            self._compiled_sample[key] = fn
+        return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
+
+    # ----------------------------------------------------------------------------------------
+    # To implement.
+    def _energy(self, x: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement _energy.")
+
+    def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample.")
+
+    def get_config(self):
+        return {"image_size": self.image_size, "channels": self.channels, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
+    """Divides a per-replica mean loss by the number of replicas.
+
+    Keras' optimizer sums gradients across replicas; a loss that is the mean over the local
+    batch must therefore be divided by R so that the sum is the mean over the global batch.
+    """
+    return loss / tf.cast(distribute.num_replicas(), loss.dtype)

@@ -1,0 +1,164 @@
+r"""Langevin dynamics on an energy E(x), compiled as a `tf.while_loop`.
+
+One step with step size δ (MODELS.md §1; Xie et al. 2016):
+
+    x ← x − (δ²/2)·∇E(x) + s·δ·z,        z ~ N(0, I),  s = noise_scale (0 = gradient descent)
+
+For the generative ConvNet E(x) = −f(x) + ‖x‖²/(2σ²), so the drift is (δ²/2)(∂f/∂x − x/σ²);
+the multi-grid model's official update is the special case E = −f, s = 0, clipped to [0, 255].
+
+Implicit / proximal (JKO) variant (wGCN, MODELS.md §3): with τ = δ²/2 the step solves
+x' = x − τ·∇E(x') + √(2τ)·s·z by J fixed-point iterations x⁽ʲ⁺¹⁾ = x − τ∇E(x⁽ʲ⁾) + √(2τ)·s·z,
+starting at x⁽⁰⁾ = x and keeping z fixed; J = 1 is the ordinary (explicit) step above.
+
+Noise is stateless: step t uses `fold_in(seed, t)`, and each replica takes its own rows of the
+global-batch noise (ebm_zoo.distribute), so chains are reproducible and replicas never share noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from ebm_zoo import distribute
+
+EnergyFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+class LangevinResult(NamedTuple):
+    """Output of `langevin`.
+
+    samples: [N, H, W, C] final states.
+    energy_trace: [max_steps + 1] mean energy of the batch before step 1 and after every step
+      (entries past `num_steps` repeat the last value), or None when tracing is off.
+    grad_norm: scalar, mean per-example L2 norm of ∇E at the last step (a divergence diagnostic).
+    """
+
+    samples: tf.Tensor
+    energy_trace: tf.Tensor | None
+    grad_norm: tf.Tensor
+
+
+def energy_and_grad(energy_fn: EnergyFn, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-example energies [N] and ∇ₓ of their sum, [N, ...]."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        e = energy_fn(x)
+        total = tf.reduce_sum(e)
+    return e, tape.gradient(total, x)
+
+
+def langevin_step(
+    energy_fn: EnergyFn,
+    x: tf.Tensor,
+    noise: tf.Tensor | None,
+    *,
+    step_size: float | tf.Tensor,
+    implicit_iters: int = 1,
+    clip: tuple[float, float] | None = None,
+    mask: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One (explicit or implicit) Langevin step.
+
+    Returns (x_next, E(x) [N] at the *starting* point, ∇E at the last fixed-point iterate).
+    The starting energy comes free with the first gradient, so tracing costs no extra pass.
+    """
+    tau = 0.5 * tf.square(tf.cast(step_size, x.dtype))
+    kick = x if noise is None else x + tf.cast(step_size, x.dtype) * noise
+    y = x
+    e_start = grad = None
+    for j in range(int(implicit_iters)):  # J is a small static number (J = 1: explicit step)
+        e, grad = energy_and_grad(energy_fn, y)
+        if j == 0:
+            e_start = e
+        y = kick - tau * grad
+        if clip is not None:
+            y = tf.clip_by_value(y, clip[0], clip[1])
+        if mask is not None:
+            y = mask * y + (1.0 - mask) * x
+    return y, e_start, grad
+
+
+def langevin(
+    energy_fn: EnergyFn,
+    x0: tf.Tensor,
+    *,
+    num_steps,
+    step_size: float | tf.Tensor,
+    seed: tf.Tensor,
+    noise_scale: float | tf.Tensor = 1.0,
+    max_steps: int | None = None,
+    implicit_iters: int = 1,
+    clip: tuple[float, float] | None = None,
+    mask: tf.Tensor | None = None,
+    trace: bool = False,
+) -> LangevinResult:
+    """Runs `num_steps` Langevin steps from `x0` inside a `tf.while_loop`.
+
+    Args:
+      energy_fn: maps x [N, ...] to per-example energies [N]. Must be differentiable.
+      x0: initial states [N, H, W, C] in the model's internal pixel scale.
+      num_steps: int or scalar int tensor T (0 allowed); must be <= max_steps.
+      step_size: δ.
+      seed: [2] int32 stateless seed, identical on every replica.
+      noise_scale: s multiplying the noise; 0 gives noise-free gradient descent on E.
+      max_steps: static bound on T (the loop's `maximum_iterations`); defaults to `num_steps`
+        when that is a Python int.
+      implicit_iters: J fixed-point iterations per step (wGCN/JKO); 1 = ordinary Langevin.
+      clip: optional (low, high) pixel clipping after every step.
+      mask: optional {0, 1} tensor broadcastable to x0; only pixels where mask == 1 move.
+      trace: record the mean energy before the first and after every step.
+    """
+    if max_steps is None:
+        if not isinstance(num_steps, int):
+            raise ValueError("`max_steps` is required when `num_steps` is a tensor.")
+        max_steps = num_steps
+    if isinstance(num_steps, int) and not 0 <= num_steps <= max_steps:
+        raise ValueError(f"num_steps={num_steps} must lie in [0, max_steps={max_steps}].")
+    if int(implicit_iters) < 1:
+        raise ValueError(f"implicit_iters (J) must be >= 1, got {implicit_iters}.")
+    x0 = tf.convert_to_tensor(x0)
+    num_steps = tf.cast(num_steps, tf.int32)
+    noise_scale = tf.cast(noise_scale, x0.dtype)
+    use_noise = not (isinstance(noise_scale, (int, float)) and noise_scale == 0)
+    if mask is not None:
+        mask = tf.cast(mask, x0.dtype)
+
+    def body(t, x, trace_arr, gnorm):
+        noise = None
+        if use_noise:
+            z = distribute.global_normal(tf.shape(x), distribute.split_seed(seed, t), x.dtype)
+            noise = noise_scale * z
+        x_next, e_start, grad = langevin_step(
+            energy_fn,
+            x,
+            noise,
+            step_size=step_size,
+            implicit_iters=implicit_iters,
+            clip=clip,
+            mask=mask,
+        )
+        flat = tf.reshape(grad, [tf.shape(grad)[0], -1])
+        gnorm = tf.reduce_mean(tf.norm(flat, axis=1))
+        if trace:
+            trace_arr = trace_arr.write(t, tf.reduce_mean(e_start))
+        return t + 1, x_next, trace_arr, gnorm
+
+    trace_arr = tf.TensorArray(x0.dtype, size=max_steps + 1, clear_after_read=False)
+    t0 = tf.constant(0, tf.int32)
+    _, x, trace_arr, gnorm = tf.while_loop(
+        lambda t, *_: t < num_steps,
+        body,
+        (t0, x0, trace_arr, tf.zeros([], x0.dtype)),
+        maximum_iterations=max_steps,
+    )
+    energy_trace = None
+    if trace:
+        # Fill entries past num_steps with the last recorded value so the shape stays static.
+        trace_arr = trace_arr.write(num_steps, tf.reduce_mean(energy_fn(x)))
+        recorded = trace_arr.gather(tf.range(num_steps + 1))
+        pad = tf.fill([max_steps - num_steps], recorded[-1])
+        energy_trace = tf.concat([recorded, pad], axis=0)
+    return LangevinResult(samples=x, energy_trace=energy_trace, grad_norm=gnorm)

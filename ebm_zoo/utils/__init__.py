@@ -1,0 +1,1 @@
+"""Small helpers shared by every module: input checks, image grids."""
