@@ -1,0 +1,61 @@
+"""Benchmarks: medians and ratios from one run, with the machine named.
+
+    python tools/bench.py                       # every suite
+    python tools/bench.py --suites=langevin,vapo --quick
+    python tools/bench.py --out=bench.json
+
+Never used from tests: performance is measured here, not asserted in timed tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from ebm_zoo import bench  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("suites", list(bench.SUITES), f"Suites to run, from: {', '.join(bench.SUITES)}.")
+flags.DEFINE_bool("quick", False, "Smaller sizes and fewer repeats (a smoke run).")
+flags.DEFINE_string("out", None, "Optional JSON file for all rows.")
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def main(argv):
+    del argv
+    unknown = [s for s in FLAGS.suites if s not in bench.SUITES]
+    if unknown:
+        raise app.UsageError(f"Unknown suite(s) {unknown}; valid: {', '.join(bench.SUITES)}.")
+    info = bench.machine_info()
+    info["matmul_gflops"] = bench.matmul_gflops(1024 if FLAGS.quick else 2048)
+    print("machine: " + ", ".join(f"{k}={_fmt(v)}" for k, v in info.items()))
+    report = {"machine": info, "rows": []}
+    for name in FLAGS.suites:
+        try:
+            module = importlib.import_module(bench.SUITES[name])
+        except ModuleNotFoundError as e:
+            print(f"[{name}] not available in this checkout ({e}); skipped")
+            continue
+        print(f"\n== {name}")
+        for row in module.run(quick=FLAGS.quick, matmul_gflops=info["matmul_gflops"]):
+            row = {"suite": name, **row}
+            report["rows"].append(row)
+            print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "suite"))
+    if FLAGS.out:
+        with open(FLAGS.out, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+        print(f"\nwrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+    app.run(main)
