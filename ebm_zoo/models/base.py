@@ -98,6 +98,22 @@ class EnergyModel(keras.Model):
         return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
 
     # ----------------------------------------------------------------------------------------
+    # Training plumbing used by ebm_zoo.training.
+    def build_all(self) -> None:
+        """Creates every variable (networks and optimizer slots) so a checkpoint can be restored
+        before the first step. Subclasses with extra networks/optimizers extend this."""
+        self(tf.zeros([1, *self.image_shape]))
+        if getattr(self, "optimizer", None) is not None:
+            self.optimizer.build(self.trainable_variables)
+
+    def checkpoint_items(self) -> dict:
+        """Trackables saved in training checkpoints (subclasses add optimizers, EMA, buffers)."""
+        items = {"model": self}
+        if getattr(self, "optimizer", None) is not None:
+            items["optimizer"] = self.optimizer
+        return items
+
+    # ----------------------------------------------------------------------------------------
     # To implement.
     def _energy(self, x: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement _energy.")

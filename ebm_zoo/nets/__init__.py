@@ -1,0 +1,1 @@
+"""Networks: energy ConvNets, generators / learned up-samplers, the VAPO U-Net."""
