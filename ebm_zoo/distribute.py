@@ -84,3 +84,11 @@ def step_seed(base_seed: int, step: tf.Tensor, stream: int = 0) -> tf.Tensor:
 def split_seed(seed: tf.Tensor, index) -> tf.Tensor:
     """A new stateless seed for sub-stream `index` (e.g. the Langevin step number)."""
     return tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int32))
+
+
+def all_reduce_sum(tensors: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Sums each tensor across replicas (identity on one replica)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return list(tensors)
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors))

@@ -129,6 +129,27 @@ class EnergyModel(keras.Model):
         return cls(**config)
 
 
+def apply_gradients(optimizer, grads, variables, process=None) -> list[tf.Tensor]:
+    """Applies gradients, optionally transformed *after* the cross-replica sum.
+
+    Keras clips gradients per replica before it sums them, so any non-linear processing
+    (clipping, normalisation) would differ between 1 and R replicas. When `process` is given,
+    gradients are summed across replicas first (giving the global-batch gradient, as the loss
+    was scaled by `scale_for_replicas`), processed, and handed to the optimizer divided by R
+    (the optimizer's own sum of R identical copies restores them). Returns the processed
+    global gradients (for logging).
+    """
+    grads = list(grads)
+    if process is None:
+        optimizer.apply_gradients(zip(grads, variables))
+        return grads
+    n = distribute.num_replicas()
+    summed = distribute.all_reduce_sum(grads)
+    processed = process(summed)
+    optimizer.apply_gradients(zip([g / n for g in processed] if n > 1 else processed, variables))
+    return processed
+
+
 def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
     """Divides a per-replica mean loss by the number of replicas.
 

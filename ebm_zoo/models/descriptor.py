@@ -1,0 +1,346 @@
+r"""The generative ConvNet ("descriptor") — Xie, Lu, Zhu & Wu, ICML 2016 (arXiv:1602.03264).
+
+Model: an exponential tilting of Gaussian white noise q = N(0, σ²I),
+
+    p_θ(x) = exp(f_θ(x)) · q(x) / Z(θ),        E_θ(x) = −f_θ(x) + ‖x‖² / (2σ²),
+
+with f_θ a bottom-up ConvNet (ebm_zoo.nets.EnergyConvNet). With ReLU, f is piecewise linear,
+so p is piecewise Gaussian with local mean σ²·∂f/∂x — `reconstruct`.
+
+Sampling: Langevin x ← x − (δ²/2)·∇E(x) + δ·z (ebm_zoo.sampling.langevin).
+
+Learning (maximum likelihood): minimise L = mean f(x̃) − mean f(x_data) over θ, x̃ the
+(stop-gradient) synthesised images; chains start from noise, zeros, persistent states (`ml`
+mode) or the observed batch (`cd` mode). Following the lab's code, the parameter gradient can be
+divided by the number of filters of its layer and clipped to a max-abs value.
+
+Internal pixel scale: x_int = x01 · pixel_scale − pixel_offset (default [0, 255] minus 127.5,
+i.e. centred 8-bit values, on which δ = 0.3, σ = 1 were tuned).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ebm_zoo import distribute
+from ebm_zoo.models.base import EnergyModel, apply_gradients, scale_for_replicas
+from ebm_zoo.nets.convnets import EnergyConvNet
+from ebm_zoo.sampling import ReplayBuffer, langevin
+from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+
+CHAIN_INITS = ("noise", "zeros", "persistent", "data")
+
+
+@keras.saving.register_keras_serializable(package="ebm_zoo")
+class Descriptor(EnergyModel):
+    """Generative ConvNet.
+
+    Args:
+      image_size, channels, seed: see EnergyModel.
+      mode: "texture" (score summed over positions; any synthesis size) or "object"
+        (dense top at fixed positions).
+      layers: conv layers [[filters, kernel, stride], ...] of f.
+      activation: activation of f (ReLU keeps the piecewise-Gaussian reading exact).
+      learning: "ml" (chains from `chain_init`) or "cd" (chains start at the observed batch).
+      chain_init: for "ml": "noise" (N(0, σ²)), "zeros", or "persistent" (one persistent
+        chain per synthesised image, initialised from noise).
+      num_chains: synthesised images per step (global); "cd" uses the data batch instead.
+      synth_size: spatial size of synthesised images (texture mode may exceed image_size).
+      num_steps: Langevin steps T per learning iteration (and default for `sample`).
+      step_size: δ. ref_sigma: σ. noise_scale: multiplier of the Langevin noise (0 = off).
+      clip_pixels: clip chains to the valid pixel range after every step.
+      pixel_scale, pixel_offset: internal scale x01 · pixel_scale − pixel_offset.
+      optimizer: "sgd" (momentum) or "adam"; learning_rate, momentum (β1 for Adam).
+      grad_norm_by_filters: divide each parameter gradient by its layer's number of filters.
+      grad_clip: max-abs clip of each gradient element after normalisation (0 = off).
+      divergence_threshold: |energy| above which training stops as diverged.
+    """
+
+    family = "descriptor"
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        seed: int = 0,
+        mode: str = "texture",
+        layers=((64, 7, 2), (64, 5, 2), (64, 3, 1)),
+        activation: str = "relu",
+        learning: str = "ml",
+        chain_init: str = "persistent",
+        num_chains: int = 16,
+        synth_size: int | None = None,
+        num_steps: int = 30,
+        step_size: float = 0.3,
+        ref_sigma: float = 1.0,
+        noise_scale: float = 1.0,
+        clip_pixels: bool = True,
+        pixel_scale: float = 255.0,
+        pixel_offset: float = 127.5,
+        optimizer: str = "sgd",
+        learning_rate: float = 0.01,
+        momentum: float = 0.5,
+        grad_norm_by_filters: bool = True,
+        grad_clip: float = 20.0,
+        divergence_threshold: float = 1e12,
+        **kwargs,
+    ):
+        super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
+        check_choice(mode, "mode", ("texture", "object"))
+        check_choice(learning, "learning", ("ml", "cd"))
+        check_choice(chain_init, "chain_init", CHAIN_INITS)
+        check_choice(optimizer, "optimizer", ("sgd", "adam"))
+        check_positive(step_size, "step_size")
+        check_positive(ref_sigma, "ref_sigma")
+        check_positive(num_chains, "num_chains")
+        check_positive(num_steps, "num_steps", allow_zero=True)
+        check_positive(noise_scale, "noise_scale", allow_zero=True)
+        check_positive(grad_clip, "grad_clip", allow_zero=True)
+        if synth_size is not None and mode == "object" and int(synth_size) != int(image_size):
+            raise EbmZooError(
+                f"synth_size={synth_size} differs from image_size={image_size}, which only the "
+                f"texture mode supports; use mode='texture' or synth_size=None."
+            )
+        self.mode = mode
+        self.layer_spec = [list(map(int, spec)) for spec in layers]
+        self.activation = activation
+        self.learning = learning
+        self.chain_init = chain_init
+        self.num_chains = int(num_chains)
+        self.synth_size = int(synth_size) if synth_size else int(image_size)
+        self.num_steps = int(num_steps)
+        self.step_size = float(step_size)
+        self.ref_sigma = float(ref_sigma)
+        self.noise_scale = float(noise_scale)
+        self.clip_pixels = bool(clip_pixels)
+        self.pixel_scale = float(pixel_scale)
+        self.pixel_offset = float(pixel_offset)
+        self.optimizer_name = optimizer
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.grad_norm_by_filters = bool(grad_norm_by_filters)
+        self.grad_clip = float(grad_clip)
+        self.divergence_threshold = float(divergence_threshold)
+        self.accepts_any_size = mode == "texture"
+
+        self.net = EnergyConvNet(
+            layers=self.layer_spec,
+            top="sum" if mode == "texture" else "dense",
+            activation=activation,
+            name="f",
+        )
+        self.chains = None
+        if learning == "ml" and chain_init == "persistent":
+            shape = (self.synth_size, self.synth_size, self.channels)
+            self.chains = ReplayBuffer(
+                self.num_chains, shape, reinit_prob=0.0, mode="sequential", name="chains"
+            )
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "loss",
+                "score_data",
+                "score_synth",
+                "energy_gap",
+                "sampler_grad_norm",
+                "param_grad_norm",
+            )
+        }
+
+    # --------------------------------------------------------------------------------------
+    # Scales and energy.
+    @property
+    def internal_range(self):  # type: ignore[override]
+        return (-self.pixel_offset, self.pixel_scale - self.pixel_offset)
+
+    def score(self, images) -> tf.Tensor:
+        """f(x) [N] for public images in [0, 1] (higher = more probable)."""
+        x = self.check(images, any_size=self.accepts_any_size)
+        return self.net(self.to_internal(x))
+
+    def _energy(self, x):
+        ref = tf.reduce_sum(tf.square(x), axis=[1, 2, 3]) / (2.0 * self.ref_sigma**2)
+        return -self.net(x) + ref
+
+    def _reconstruct(self, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            f = tf.reduce_sum(self.net(x))
+        return self.ref_sigma**2 * tape.gradient(f, x)
+
+    def reconstruct(self, images) -> tf.Tensor:
+        """σ²·∂f/∂x: the mean of the local Gaussian piece of x (auto-encoder reading), in [0, 1]."""
+        x = self.check(images, any_size=self.accepts_any_size)
+        return self.from_internal(self._reconstruct(self.to_internal(x)))
+
+    # --------------------------------------------------------------------------------------
+    # Sampling.
+    def _clip(self):
+        return self.internal_range if self.clip_pixels else None
+
+    def run_langevin(self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None):
+        """Internal-scale Langevin from x0 (see ebm_zoo.sampling.langevin)."""
+        steps = self.num_steps if num_steps is None else int(num_steps)
+        return langevin(
+            self._energy,
+            x0,
+            num_steps=steps,
+            max_steps=max(steps, 1),
+            step_size=self.step_size,
+            seed=seed,
+            noise_scale=self.noise_scale if noise_scale is None else noise_scale,
+            clip=self._clip(),
+            mask=mask,
+            trace=trace,
+        )
+
+    def langevin(self, images, num_steps: int | None = None, seed: int = 0, trace: bool = False):
+        """Runs T Langevin steps from public images; returns (images in [0, 1], energy trace or None)."""
+        x = self.check(images, any_size=self.accepts_any_size)
+        check_positive(0 if num_steps is None else num_steps, "num_steps", allow_zero=True)
+        res = tf.function(lambda x0: self.run_langevin(x0, tf.constant([seed, 1]), num_steps, trace))(
+            self.to_internal(x)
+        )
+        return self.from_internal(res.samples), res.energy_trace
+
+    def _init_noise(self, n, size, seed):
+        z = tf.random.stateless_normal([n, size, size, self.channels], seed)
+        x = self.ref_sigma * z
+        lo, hi = self.internal_range
+        return tf.clip_by_value(x, lo, hi) if self.clip_pixels else x
+
+    def _sample(self, n, seed, num_steps=None, size=None, trace=False):
+        size = self.synth_size if size is None else int(size)
+        if size != self.image_size and self.mode == "object":
+            raise EbmZooError(
+                f"An object-mode descriptor samples only at {self.image_size}px, got size={size}."
+            )
+        x0 = self._init_noise(n, size, seed)
+        if self.chain_init == "zeros":
+            x0 = tf.zeros_like(x0)
+        return self.run_langevin(x0, distribute.split_seed(seed, 1), num_steps).samples
+
+    # --------------------------------------------------------------------------------------
+    # Learning.
+    def compile(self, optimizer=None, **kwargs):
+        if optimizer is None:
+            if self.optimizer_name == "sgd":
+                optimizer = keras.optimizers.SGD(self.learning_rate, momentum=self.momentum)
+            else:
+                optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=self.momentum, epsilon=1e-8)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def build_all(self):
+        super().build_all()
+        if self.chains is not None and not self.chains.built:
+            self.chains.build(None)
+
+    def checkpoint_items(self):
+        items = super().checkpoint_items()
+        if self.chains is not None:
+            items["chains"] = self.chains
+        return items
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _process_gradients(self, grads):
+        out = []
+        for g, v in zip(grads, self.net.trainable_variables):
+            if self.grad_norm_by_filters:
+                g = g / float(v.shape[-1])  # filters of the layer (last axis of kernel and bias)
+            if self.grad_clip > 0:
+                g = tf.clip_by_value(g, -self.grad_clip, self.grad_clip)
+            out.append(g)
+        return out
+
+    def _synth_init(self, x_data, seed):
+        """Starting states for this replica (internal scale) and replay indices (or None)."""
+        if self.learning == "cd":
+            return x_data, None
+        _, n_rep = distribute.replica_context_info()
+        if self.num_chains % n_rep:
+            raise EbmZooError(f"num_chains={self.num_chains} must be divisible by the {n_rep} replicas.")
+        local = self.num_chains // n_rep
+
+        def fresh(n, s):
+            z = distribute.global_normal([n, self.synth_size, self.synth_size, self.channels], s)
+            x = self.ref_sigma * z
+            if self.chain_init == "zeros":
+                x = tf.zeros_like(x)
+            lo, hi = self.internal_range
+            return tf.clip_by_value(x, lo, hi) if self.clip_pixels else x
+
+        if self.chains is not None:
+            return self.chains.draw(local, seed, fresh)
+        return fresh(local, seed), None
+
+    def _training_score(self, x):
+        """f(x) [N] on the scale of a training image: texture scores are per-position means times
+        the number of top-layer positions of an `image_size` image, so synthesised images of a
+        different size (synth_size) are compared fairly; equal to f(x) at equal sizes."""
+        if self.mode != "texture":
+            return self.net(x)
+        if not hasattr(self, "_train_positions"):
+            h = self.net.head(self.net.features(tf.zeros([1, *self.image_shape])))
+            self._train_positions = float(h.shape[1] * h.shape[2])
+        return self.net(x, per_position=True) * self._train_positions
+
+    def train_step(self, data):
+        """One maximum-likelihood (or CD) iteration: synthesise, then the two score terms."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        x_data = self.to_internal(data)
+        seed = self.step_seed(0)
+        x0, idx = self._synth_init(x_data, distribute.split_seed(seed, 0))
+        chain = self.run_langevin(x0, distribute.split_seed(seed, 1))
+        x_synth = tf.stop_gradient(chain.samples)
+        if idx is not None:
+            self.chains.update(idx, x_synth)
+
+        variables = self.net.trainable_variables
+        with tf.GradientTape() as tape:
+            score_data = tf.reduce_mean(self._training_score(x_data))
+            score_synth = tf.reduce_mean(self._training_score(x_synth))
+            loss = score_synth - score_data
+            scaled = scale_for_replicas(loss)
+        grads = tape.gradient(scaled, variables)
+        process = self._process_gradients if (self.grad_norm_by_filters or self.grad_clip > 0) else None
+        grads = apply_gradients(self.optimizer, grads, variables, process)
+
+        gnorm = tf.linalg.global_norm(grads)
+        self.trackers["loss"].update_state(loss)
+        self.trackers["score_data"].update_state(score_data)
+        self.trackers["score_synth"].update_state(score_synth)
+        self.trackers["energy_gap"].update_state(score_data - score_synth)
+        self.trackers["sampler_grad_norm"].update_state(chain.grad_norm)
+        self.trackers["param_grad_norm"].update_state(gnorm)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(
+            mode=self.mode,
+            layers=self.layer_spec,
+            activation=self.activation,
+            learning=self.learning,
+            chain_init=self.chain_init,
+            num_chains=self.num_chains,
+            synth_size=self.synth_size,
+            num_steps=self.num_steps,
+            step_size=self.step_size,
+            ref_sigma=self.ref_sigma,
+            noise_scale=self.noise_scale,
+            clip_pixels=self.clip_pixels,
+            pixel_scale=self.pixel_scale,
+            pixel_offset=self.pixel_offset,
+            optimizer=self.optimizer_name,
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+            grad_norm_by_filters=self.grad_norm_by_filters,
+            grad_clip=self.grad_clip,
+            divergence_threshold=self.divergence_threshold,
+        )
+        return cfg
