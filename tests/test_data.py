@@ -132,6 +132,10 @@ def test_textures_crops_and_full_image():
     with pytest.raises(EbmZooError, match="crop_size 200 does not fit"):
         load_dataset("textures/grass", split="test", crop_size=200)
     assert load_array("photos", 16, crop_size=48, num_crops=5).shape == (5, 16, 16, 3)
+    assert load_array("textures/grass", 4, limit=1100).shape == (1100, 4, 4, 1)  # limit > num_crops
+    info = describe("photos")
+    assert info["num_examples"]["train"] == 1024 and len(info["source_images"]) == 6
+    assert describe("photos/coffee")["native_size"] == (400, 600)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,6 +209,8 @@ def test_unknown_name_lists_valid_names():
     for name in ("digits", "lfw_faces", "textures/brick", "photos", "mnist_local", "folder:", "cifar10"):
         assert name in message
     assert "Did you mean 'digits'" in message
+    with pytest.raises(EbmZooError, match="Unknown dataset 'huggingface:mnist'"):
+        load_dataset("huggingface:mnist")  # namespaced TFDS names would go to the network
 
 
 def test_bad_options_and_splits():
@@ -261,6 +267,9 @@ def test_tfds_cifar10_and_mnist_mock(tfds_dir):
             np.testing.assert_array_equal(a, b)
         with pytest.raises(EbmZooError, match="no split 'validation'"):
             load_dataset("cifar10", split="validation", data_dir=tfds_dir)
+        info = describe("cifar10", data_dir=tfds_dir)
+        assert info["kind"] == "tfds" and info["native_size"] == (32, 32) and info["channels"] == 3
+        assert info["num_examples"] == {"train": 12, "test": 12}
 
 
 def test_tfds_celeb_a_crop_and_lsun_mock(tfds_dir):

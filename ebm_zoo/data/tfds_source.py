@@ -16,6 +16,7 @@ Preprocessing to `image_size` (float32 [0, 1]):
 from __future__ import annotations
 
 import os
+import re
 
 import tensorflow as tf
 
@@ -40,6 +41,9 @@ def get_builder(name: str, data_dir: str | None):
     """`tfds.builder(name, data_dir=...)` without any network access; raises NotTfdsName."""
     import tensorflow_datasets as tfds
 
+    if ":" in name and not re.fullmatch(r"[0-9.*]+", name.split(":", 1)[1]):
+        # 'namespace:dataset' (huggingface:..., kaggle:...) resolves over the network.
+        raise NotTfdsName(name)
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
