@@ -360,3 +360,5 @@ def test_folder_errors_name_the_path_or_file(tmp_path):
         load_dataset(f"folder:{tmp_path / 'imgs'}", split="all")
     assert str(bad) in str(err.value) and str(truncated) in str(err.value)
     assert "2 of 7" in str(err.value)
+    # limit: only the first files of the split are used and validated (a.png sorts first).
+    assert load_array(f"folder:{tmp_path / 'imgs'}", 8, split="all", limit=1).shape == (1, 8, 8, 3)

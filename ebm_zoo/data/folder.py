@@ -85,13 +85,16 @@ def validate(paths: list[str]) -> int:
     return 1 if all(c == 1 for _, c, _ in results) else 3
 
 
-def make_source(spec: str, split: str, image_size: int | None, validate_files: bool = True):
-    """IndexedSource over the images of `folder:<path>` (see the module docstring)."""
+def make_source(
+    spec: str, split: str, image_size: int | None, validate_files: bool = True, limit: int | None = None
+):
+    """IndexedSource over the images of `folder:<path>` (see the module docstring); with `limit`
+    only the first `limit` files of the split are used (and validated)."""
     root = os.path.expanduser(spec[len(PREFIX) :])
     if not root:
         raise EbmZooError("`folder:` needs a path, e.g. 'folder:/data/my_faces'.")
     paths = list_images(root)
-    selected = [paths[i] for i in sources.split_indices(len(paths), split, spec)]
+    selected = [paths[i] for i in sources.split_indices(len(paths), split, spec)][:limit]
     if not selected:
         raise EbmZooError(
             f"Split {split!r} of {spec!r} is empty ({len(paths)} image(s); test = every 10th file); "

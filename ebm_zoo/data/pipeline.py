@@ -185,7 +185,8 @@ def load_array(
     """All images of a split (or the first `limit`) as one float32 [N, S, S, C] array in [0, 1].
 
     The order is the split's natural order (no shuffling). Crop sets give `num_crops` crops
-    (or `limit`) from the seeded positions. Arguments as for `load_dataset`.
+    (or `limit`) from the seeded positions. Arguments as for `load_dataset`. Mind the memory for
+    large TFDS splits (N * S * S * C * 4 bytes): pass `limit` for reference sets.
     """
     ds = load_dataset(
         name,
@@ -256,7 +257,7 @@ def _make_source(name, image_size, split, data_dir, shuffle, seed, limit, option
         raise EbmZooError(f"`name` must be a non-empty dataset name string, got {name!r}.")
     if name.startswith(folder.PREFIX):
         _check_options(name, options, folder.OPTIONS)
-        return folder.make_source(name, split, image_size, options.get("validate", True))
+        return folder.make_source(name, split, image_size, options.get("validate", True), limit)
     if name in builtin.BUILTIN:
         spec = builtin.BUILTIN[name]
         _check_options(name, options, spec.options)
