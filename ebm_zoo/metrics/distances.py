@@ -207,6 +207,11 @@ def kernel_inception_distance(
     m = int(min(subset_size, a.shape[0], b.shape[0]))
     if m < 2:
         raise EbmZooError(f"KID needs subsets of at least 2 rows, got subset_size={subset_size}.")
+    if m == a.shape[0] == b.shape[0]:
+        # Every subset would be the whole of both sets: one estimate, no spread.
+        return MeanStd(
+            _unbiased_mmd2(_polynomial_kernel(a, a), _polynomial_kernel(b, b), _polynomial_kernel(a, b)), 0.0
+        )
     rng = np.random.default_rng(seed)
     estimates = np.empty(num_subsets)
     for i in range(num_subsets):
