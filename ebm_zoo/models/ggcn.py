@@ -36,11 +36,16 @@ Internal pixel scale: [−1, 1] (the generator ends in tanh).
 
 from __future__ import annotations
 
+import math
+import threading
+
 import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.models.base import EnergyModel, scale_for_replicas
+from ebm_zoo.models.descriptor import Descriptor
+from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.sampling.langevin import LangevinResult, langevin
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
@@ -96,6 +101,8 @@ def wgcn_flow(
     implicit_iters: int = 1,
     solver: str = "split",
     trace: bool = True,
+    clip: tuple[float, float] | None = None,
+    mask: tf.Tensor | None = None,
 ) -> LangevinResult:
     """Runs K implicit (JKO / proximal) Langevin steps under E(x) = −f(x) + ‖x‖²/(2σ²).
 
@@ -111,6 +118,8 @@ def wgcn_flow(
       implicit_iters: J solver iterations per step (see the module docstring for both solvers).
       solver: "split" or "fixed_point" (the latter is ebm_zoo.sampling.langevin(implicit_iters=J)).
       trace: record the mean energy before the first and after every step.
+      clip: optional (low, high): each step's result is projected onto the pixel box.
+      mask: optional {0, 1} tensor broadcastable to x0; only pixels where mask == 1 move.
 
     Returns:
       LangevinResult(samples [N, H, W, C], energy_trace [K + 1] or None, grad_norm scalar).
@@ -130,10 +139,14 @@ def wgcn_flow(
             seed=seed,
             noise_scale=noise_scale,
             implicit_iters=implicit_iters,
+            clip=clip,
+            mask=mask,
             trace=trace,
         )
 
     x0 = tf.convert_to_tensor(x0)
+    if mask is not None:
+        mask = tf.cast(mask, x0.dtype)
     delta = tf.constant(step_size, x0.dtype)
     tau = 0.5 * delta * delta
     shrink = 1.0 / (1.0 + tau * inv_var)  # the exact proximal map of the reference term
@@ -150,6 +163,10 @@ def wgcn_flow(
                 trace_arr = trace_arr.write(t, tf.reduce_mean(-f + inv_var * _half_sq_norm(y)))
             y_prev = y
             y = shrink * (kick + tau * grad_f)
+            if clip is not None:
+                y = tf.clip_by_value(y, clip[0], clip[1])
+            if mask is not None:
+                y = mask * y + (1.0 - mask) * x
         grad_e = inv_var * y_prev - grad_f  # ∇E at the last iterate (divergence diagnostic)
         gnorm = tf.reduce_mean(tf.norm(tf.reshape(grad_e, [tf.shape(y)[0], -1]), axis=1))
         return t + 1, y, trace_arr, gnorm
@@ -200,21 +217,106 @@ class FlowTraceMetrics:
             self.rises.update_state(tf.reduce_mean(rose))
 
 
-def _build_score_net(image_size, channels, filters, kernels, strides, name="score_net"):
-    """f_θ: conv (LeakyReLU 0.2) stack → Dense(1); x [N, H, W, C] → scores [N]."""
-    if not len(filters) == len(kernels) == len(strides):
-        raise EbmZooError(
-            f"score_filters, score_kernels and score_strides must have the same length, got "
-            f"{list(filters)}, {list(kernels)}, {list(strides)}."
+@keras.saving.register_keras_serializable(package="ebm_zoo")
+class WGCN(Descriptor):
+    """wGCN: the generative ConvNet (ebm_zoo.models.descriptor) whose particles move by the
+    implicit JKO step `wgcn_flow` instead of explicit Langevin (MODELS.md §3).
+
+    Net, pixel scale, chains (noise / zeros / persistent / CD), ML learning and gradient
+    processing are the Descriptor's; see its docstring for those arguments.
+
+    Args (beyond Descriptor's):
+      tau: the JKO time step τ > 0; sets δ = √(2τ). Give `tau` or `step_size` (δ), not both
+        (both are accepted when they agree, as in a saved config).
+      implicit_iters: J >= 1 solver iterations per step.
+      solver: "split" (default; reference term in closed form) or "fixed_point" (J = 1 is then
+        exactly the Descriptor's Langevin step).
+      trace_points: how many points of the per-step mean energy become metrics `flow_eXX`.
+    """
+
+    family = "wgcn"
+    # Energy traces of the flow(s) run by the current train_step, per thread: MirroredStrategy
+    # runs the replicas' train_step in separate threads.
+    _trace_sinks = threading.local()
+
+    def __init__(
+        self,
+        tau: float | None = None,
+        step_size: float | None = None,
+        implicit_iters: int = 3,
+        solver: str = "split",
+        trace_points: int = 5,
+        **kwargs,
+    ):
+        if tau is not None:
+            if not tau > 0:
+                raise EbmZooError(f"`tau` (the JKO time step τ) must be > 0, got {tau!r}.")
+            delta = math.sqrt(2.0 * float(tau))
+            if step_size is not None and not math.isclose(float(step_size), delta, rel_tol=1e-6):
+                raise EbmZooError(
+                    f"tau={tau} means step_size δ = √(2τ) = {delta:.6g}, but step_size={step_size} was "
+                    f"also given; give only one of them."
+                )
+            step_size = delta
+        if step_size is None:
+            step_size = 0.3
+        check_flow_args(int(kwargs.get("num_steps", 30)), step_size, implicit_iters, 0.0, solver)
+        super().__init__(step_size=step_size, **kwargs)
+        self.implicit_iters = int(implicit_iters)
+        self.solver = solver
+        self.trace_points = int(trace_points)
+        self._flow_metrics = FlowTraceMetrics(self.num_steps, self.trace_points)
+
+    @property
+    def tau(self) -> float:
+        return 0.5 * self.step_size**2
+
+    def run_langevin(self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None):
+        """Internal-scale wGCN flow from x0 (the Descriptor's sampler entry point)."""
+        steps = self.num_steps if num_steps is None else int(num_steps)
+        res = wgcn_flow(
+            self.net,
+            x0,
+            ref_sigma=self.ref_sigma,
+            num_steps=steps,
+            step_size=self.step_size,
+            seed=seed,
+            noise_scale=self.noise_scale if noise_scale is None else noise_scale,
+            implicit_iters=self.implicit_iters,
+            solver=self.solver,
+            clip=self._clip(),
+            mask=mask,
+            trace=True,
         )
-    x = keras.Input(shape=(image_size, image_size, channels))
-    y = x
-    for i, (f, k, s) in enumerate(zip(filters, kernels, strides)):
-        y = keras.layers.Conv2D(int(f), int(k), strides=int(s), padding="same", name=f"conv{i}")(y)
-        y = keras.layers.LeakyReLU(negative_slope=0.2, name=f"act{i}")(y)
-    y = keras.layers.Flatten()(y)
-    y = keras.layers.Dense(1, name="score")(y)
-    return keras.Model(x, keras.ops.squeeze(y, -1), name=name)
+        sink = getattr(self._trace_sinks, "traces", None)
+        if sink is not None:
+            sink.append(res.energy_trace)
+        return res if trace else res._replace(energy_trace=None)
+
+    @property
+    def metrics(self):
+        return super().metrics + self._flow_metrics.metrics
+
+    def train_step(self, data):
+        """The Descriptor's ML/CD iteration with the wGCN flow; also logs the flow's energies."""
+        self._trace_sinks.traces = []
+        try:
+            logs = super().train_step(data)
+            (energy_trace,) = self._trace_sinks.traces
+        finally:
+            self._trace_sinks.traces = None
+        self._flow_metrics.update(energy_trace)
+        return {**logs, **{m.name: m.result() for m in self._flow_metrics.metrics}}
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(
+            tau=self.tau,
+            implicit_iters=self.implicit_iters,
+            solver=self.solver,
+            trace_points=self.trace_points,
+        )
+        return cfg
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +333,8 @@ class GGCN(EnergyModel):
       latent_shape: [s, s, c] spatial code or [d] vector code of h ~ N(0, I).
       gen_filters, gen_min_filters, gen_base_size, gen_upsample, gen_norm, gen_activation:
         the generator (ebm_zoo.nets.generators.build_generator).
-      score_filters, score_kernels, score_strides: the energy ConvNet f_θ.
+      score_layers, score_top, score_activation: the energy ConvNet f_θ
+        (ebm_zoo.nets.EnergyConvNet: [[filters, kernel, stride], ...], "dense" or "sum" top).
       ref_sigma: σ of the Gaussian reference in E(x) = −f(x) + ‖x‖²/(2σ²) (scale [−1, 1]).
       num_steps: K wGCN refinement steps of G(h) per iteration and by default when sampling.
       step_size: δ (τ = δ²/2).
@@ -262,9 +365,9 @@ class GGCN(EnergyModel):
         gen_upsample: str = "transpose",
         gen_norm: str = "none",
         gen_activation: str = "leaky_relu",
-        score_filters=(32, 64, 64),
-        score_kernels=(3, 3, 3),
-        score_strides=(2, 2, 1),
+        score_layers=((32, 3, 2), (64, 3, 2), (64, 3, 1)),
+        score_top: str = "dense",
+        score_activation: str = "leaky_relu",
         ref_sigma: float = 1.0,
         num_steps: int = 10,
         step_size: float = 0.1,
@@ -297,9 +400,8 @@ class GGCN(EnergyModel):
         self.gen_filters, self.gen_min_filters = int(gen_filters), int(gen_min_filters)
         self.gen_base_size, self.gen_upsample = int(gen_base_size), gen_upsample
         self.gen_norm, self.gen_activation = gen_norm, gen_activation
-        self.score_filters = [int(v) for v in score_filters]
-        self.score_kernels = [int(v) for v in score_kernels]
-        self.score_strides = [int(v) for v in score_strides]
+        self.score_layers = [[int(v) for v in spec] for spec in score_layers]
+        self.score_top, self.score_activation = score_top, score_activation
         self.ref_sigma, self.num_steps, self.step_size = float(ref_sigma), int(num_steps), float(step_size)
         self.implicit_iters, self.noise_scale, self.solver = int(implicit_iters), float(noise_scale), solver
         self.gen_sigma, self.latent_steps = float(gen_sigma), int(latent_steps)
@@ -312,9 +414,14 @@ class GGCN(EnergyModel):
         )
         self.score_reg, self.trace_points = float(score_reg), int(trace_points)
 
-        self.score_net = _build_score_net(
-            self.image_size, self.channels, self.score_filters, self.score_kernels, self.score_strides
-        )
+        try:
+            self.score_net = EnergyConvNet(
+                layers=self.score_layers, top=score_top, activation=score_activation, name="f"
+            )
+        except ValueError as e:
+            raise EbmZooError(
+                f"Bad energy net settings (score_layers / score_top / score_activation): {e}"
+            ) from e
         self.generator = build_generator(
             self.latent_shape,
             self.image_size,
@@ -406,6 +513,7 @@ class GGCN(EnergyModel):
     def build_all(self) -> None:
         self.score_net(tf.zeros([1, *self.image_shape]))
         self.generator(tf.zeros([1, *self.latent_shape]))
+        self.built = True
         if getattr(self, "optimizer", None) is not None:
             self.optimizer.build(self.score_net.trainable_variables)
         if self.gen_optimizer is not None:
@@ -512,9 +620,9 @@ class GGCN(EnergyModel):
             "gen_upsample": self.gen_upsample,
             "gen_norm": self.gen_norm,
             "gen_activation": self.gen_activation,
-            "score_filters": list(self.score_filters),
-            "score_kernels": list(self.score_kernels),
-            "score_strides": list(self.score_strides),
+            "score_layers": [list(spec) for spec in self.score_layers],
+            "score_top": self.score_top,
+            "score_activation": self.score_activation,
             "ref_sigma": self.ref_sigma,
             "num_steps": self.num_steps,
             "step_size": self.step_size,
