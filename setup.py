@@ -29,6 +29,8 @@ setup(
         # tensorflow-probability needs tf-keras at import time under TF >= 2.16.
         "tf-keras",
         "absl-py",
+        # TensorBoard summaries (tf.summary) need the tensorboard package; TF 2.21 no longer pulls it.
+        "tensorboard",
         "ml_collections",
         "scikit-image>=0.22",
         "scikit-learn>=1.3",

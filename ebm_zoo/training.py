@@ -212,6 +212,7 @@ class Run:
             steps_per_epoch=self.log_every,
             callbacks=[_RunCallback(self)],
             verbose=self.verbose,
+            shuffle=False,  # the dataset is shuffled (deterministically) by load_dataset
         )
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         logs["train_seconds"] = time.time() - t0

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.sampling import ReplayBuffer, langevin
+from tests.helpers import two_cpu_strategy
 
 
 def gaussian_energy(mu, sigma):
@@ -111,10 +112,7 @@ def test_replay_buffer_sequential_and_random():
 
 
 def test_replicas_draw_different_noise_and_match_one_replica():
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("needs two logical CPU devices (configured in conftest before TF initialises)")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     seed = tf.constant([4, 2])
 
     @tf.function

@@ -99,10 +99,16 @@ class EnergyModel(keras.Model):
 
     # ----------------------------------------------------------------------------------------
     # Training plumbing used by ebm_zoo.training.
+    def build(self, input_shape=None):
+        """Creates the networks' variables by one energy evaluation at the training size."""
+        if not self.built:
+            self._energy(self.to_internal(tf.zeros([1, *self.image_shape])))
+        self.built = True
+
     def build_all(self) -> None:
         """Creates every variable (networks and optimizer slots) so a checkpoint can be restored
         before the first step. Subclasses with extra networks/optimizers extend this."""
-        self(tf.zeros([1, *self.image_shape]))
+        self.build()
         if getattr(self, "optimizer", None) is not None:
             self.optimizer.build(self.trainable_variables)
 
