@@ -218,6 +218,10 @@ def test_bad_options_and_splits():
         load_dataset("textures/brick", crop_sise=3)
     with pytest.raises(EbmZooError, match="Unknown split 'validation'.*train, test, all"):
         load_dataset("digits", split="validation")
+    with pytest.raises(EbmZooError, match="Option crop_size must be a positive int, got 'big'"):
+        load_dataset("photos", crop_size="big")
+    with pytest.raises(EbmZooError, match="num_crops=5 applies only with crop=True"):
+        load_dataset("photos", crop=False, num_crops=5)
     with pytest.raises(EbmZooError, match="`batch_size` must be a positive int, got 0"):
         load_dataset("digits", batch_size=0)
 

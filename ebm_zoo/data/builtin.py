@@ -147,6 +147,17 @@ def _make_mnist(split, image_size, seed):
 def _crop_set(name: str, image_names: tuple[str, ...]):
     def make(split, image_size, seed, crop=True, crop_size=None, num_crops=None):
         _check_split(name, split)
+        if not isinstance(crop, bool | np.bool_):
+            raise EbmZooError(f"Option crop must be True or False, got {crop!r}.")
+        for key, value in (("crop_size", crop_size), ("num_crops", num_crops)):
+            if value is None:
+                continue
+            if not crop:
+                raise EbmZooError(
+                    f"Option {key}={value!r} applies only with crop=True; drop it or set crop=True."
+                )
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
+                raise EbmZooError(f"Option {key} must be a positive int, got {value!r}.")
         images = [_skimage_image(n) for n in image_names]
         if not crop:
             if split == "test":
@@ -161,8 +172,6 @@ def _crop_set(name: str, image_names: tuple[str, ...]):
             return sources.array_source(full, 1.0, image_size)
         crop_size = image_size if crop_size is None else int(crop_size)
         num_crops = DEFAULT_NUM_CROPS[split] if num_crops is None else int(num_crops)
-        if num_crops <= 0:
-            raise EbmZooError(f"`num_crops` must be > 0, got {num_crops}.")
         return crop_source(name, images, split, image_size, crop_size, num_crops, seed)
 
     return make

@@ -158,16 +158,15 @@ def load_dataset(
         images = _indexed_images(source, shuffle=shuffle, repeat=repeat, seed=seed, limit=limit, start=start)
     else:
         images = _stream_images(source, shuffle=shuffle, repeat=repeat, seed=seed, limit=limit, start=start)
-    if channels is not None and channels != source.channels:
-        images = images.map(
-            lambda x: transforms.set_channels(x, channels), num_parallel_calls=tf.data.AUTOTUNE
-        )
     out_channels = channels or source.channels
     size = source.image_size
-    images = images.map(
-        lambda x: tf.ensure_shape(tf.cast(x, tf.float32), [size, size, out_channels]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+
+    def finish(image):
+        if out_channels != source.channels:
+            image = transforms.set_channels(image, out_channels)
+        return tf.ensure_shape(tf.cast(image, tf.float32), [size, size, out_channels])
+
+    images = images.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return images.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
