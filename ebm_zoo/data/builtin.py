@@ -69,7 +69,10 @@ def _digits() -> np.ndarray:
 def _lfw() -> np.ndarray:
     from skimage import data
 
-    return data.lfw_subset().astype(np.float32)[..., None]  # [200, 25, 25, 1] in [0, 1]
+    images = data.lfw_subset()  # float64 in [0, 1] in scikit-image 0.26 (documented as uint8)
+    if np.issubdtype(images.dtype, np.integer):
+        images = images / 255.0
+    return images.astype(np.float32)[..., None]  # [200, 25, 25, 1] in [0, 1]
 
 
 @functools.cache
