@@ -14,6 +14,7 @@ grayscale, else 3.
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
@@ -62,8 +63,10 @@ def _probe(path: str) -> tuple[str, int | None, str | None]:
             return path, None, f"has an empty {h}×{w} image"
         return path, int(c), None
     except (tf.errors.OpError, OSError, ValueError) as e:
-        message = getattr(e, "message", None) or str(e)
-        return path, None, message.strip().splitlines()[0] if message.strip() else type(e).__name__
+        message = (getattr(e, "message", None) or str(e)).strip()
+        message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)  # TF op-wrapper noise
+        message = re.sub(r"\s*\[Op:\w+\].*$", "", message.splitlines()[0] if message else "")
+        return path, None, message or type(e).__name__
 
 
 def validate(paths: list[str]) -> int:
