@@ -97,6 +97,12 @@ class EnergyModel(keras.Model):
             self._compiled_sample[key] = fn
         return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
 
+    def export(self, path, **kwargs) -> str:
+        """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export)."""
+        from ebm_zoo.export import export_savedmodel
+
+        return export_savedmodel(self, path, **kwargs)
+
     # ----------------------------------------------------------------------------------------
     # Training plumbing used by ebm_zoo.training.
     def build(self, input_shape=None):

@@ -1,0 +1,354 @@
+"""The preset directory format and its safety checks (no code from a preset is ever executed).
+
+A preset directory (keras-hub layout):
+
+    config.json        {"module", "class_name", "config", "registered_name"}: the model class (one
+                       of the ebm_zoo families, ebm_zoo.models.FAMILIES) and its constructor
+                       arguments, as written by `keras.saving.serialize_keras_object`
+    model.weights.h5   Keras weights (HDF5 arrays only, no pickles)
+    metadata.json      package / TF / Keras versions, parameter count, dataset, training steps,
+                       metrics measured, date, and the sha256 of config.json and model.weights.h5
+
+`read_model_config` refuses any class that is not a registered ebm_zoo model family and any
+argument that is itself a serialized object or function (e.g. a Keras `Lambda` or `__lambda__`),
+before Keras sees the config; deserialization then runs with `safe_mode=True`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from ebm_zoo.utils.checks import EbmZooError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+CHECKED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
+
+# Keys that mark a serialized object / function inside a config: never accepted as arguments.
+_OBJECT_KEYS = ("class_name", "registered_name", "module", "__lambda__", "function_type", "code")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _family_of_class(class_name: str) -> tuple[str, str] | None:
+    """(family, module) of an ebm_zoo model class name, or None if it is not one."""
+    from ebm_zoo.models import FAMILIES
+
+    for family, target in FAMILIES.items():
+        module, cls = target.split(":")
+        if cls == class_name:
+            return family, module
+    return None
+
+
+def _registered_classes() -> str:
+    from ebm_zoo.models import FAMILIES
+
+    return ", ".join(f"{t.split(':')[1]} ({f})" for f, t in FAMILIES.items())
+
+
+def _check_plain_arguments(value, where: str, source: str) -> None:
+    """Refuses nested serialized objects/functions: preset arguments are plain JSON values."""
+    if isinstance(value, dict):
+        marked = [k for k in _OBJECT_KEYS if k in value]
+        if marked:
+            raise EbmZooError(
+                f"{source}: argument {where} is a serialized object or function "
+                f"({json.dumps(value)[:200]}); ebm_zoo presets take plain JSON values only (numbers, "
+                "strings, lists) and never deserialize objects, lambdas or code from a preset. Rebuild the "
+                "preset with tools/export.py from a model whose constructor arguments are plain values."
+            )
+        for k, v in value.items():
+            _check_plain_arguments(v, f"{where}.{k}", source)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain_arguments(v, f"{where}[{i}]", source)
+    elif not (value is None or isinstance(value, (bool, int, float, str))):
+        raise EbmZooError(f"{source}: argument {where} has unsupported type {type(value).__name__}.")
+
+
+def validate_model_config(cfg, source: str) -> str:
+    """Checks a keras-style model config; returns the family name.
+
+    Raises EbmZooError unless `cfg` names a class of ebm_zoo.models.FAMILIES (class_name, and
+    module / registered_name if given, must match it) with plain JSON arguments.
+    """
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
+        raise EbmZooError(
+            f"{source} is not a model config: expected a JSON object with 'class_name' and 'config' "
+            f"(as written by tools/export.py), got {json.dumps(cfg)[:200]}."
+        )
+    class_name = cfg["class_name"]
+    found = _family_of_class(class_name)
+    if found is None:
+        raise EbmZooError(
+            f"{source} names class {class_name!r} (module {cfg.get('module')!r}), which is not a registered "
+            f"ebm_zoo model; presets may only name ebm_zoo model families ({_registered_classes()}). "
+            "Loading it would run code from outside ebm_zoo, so it is refused."
+        )
+    family, module = found
+    if cfg.get("module") not in (None, module):
+        raise EbmZooError(
+            f"{source} names class {class_name!r} in module {cfg['module']!r}, but the registered ebm_zoo class "
+            f"{class_name!r} lives in {module!r}; refusing to import another module. Fix 'module' to {module!r}."
+        )
+    expected_reg = f"ebm_zoo>{class_name}"
+    if cfg.get("registered_name") not in (None, expected_reg):
+        raise EbmZooError(
+            f"{source} has registered_name {cfg['registered_name']!r}; the ebm_zoo class is registered as "
+            f"{expected_reg!r}. Refusing a class that is not the registered ebm_zoo one."
+        )
+    args = cfg.get("config")
+    if not isinstance(args, dict):
+        raise EbmZooError(f"{source}: 'config' must be a JSON object of constructor arguments, got {args!r}.")
+    for k, v in args.items():
+        _check_plain_arguments(v, k, source)
+    return family
+
+
+def model_from_config(cfg: dict, source: str):
+    """Builds the (unweighted) model of a validated keras-style config, with all variables created."""
+    import keras
+
+    from ebm_zoo.models import get_model_class
+
+    family = validate_model_config(cfg, source)
+    cls = get_model_class(family)  # imports only the ebm_zoo module, which registers the class
+    registered = keras.saving.get_registered_object(f"ebm_zoo>{cls.__name__}")
+    if registered is not cls:
+        raise EbmZooError(
+            f"{source}: class {cls.__name__!r} of family {family!r} is not registered with Keras as "
+            f"'ebm_zoo>{cls.__name__}'; the family module must decorate it with "
+            "@keras.saving.register_keras_serializable(package='ebm_zoo')."
+        )
+    full = {
+        "module": cfg.get("module", cls.__module__),
+        "class_name": cls.__name__,
+        "config": cfg["config"],
+        "registered_name": f"ebm_zoo>{cls.__name__}",
+    }
+    try:
+        model = keras.saving.deserialize_keras_object(full, safe_mode=True)
+    except (TypeError, ValueError) as e:
+        raise EbmZooError(f"{source}: cannot build {cls.__name__} from its config: {e}") from e
+    if not isinstance(model, cls):
+        raise EbmZooError(f"{source}: deserialization gave {type(model).__name__}, expected {cls.__name__}.")
+    build_variables(model)
+    return model
+
+
+def build_variables(model) -> None:
+    """Creates every variable of a model (so weights can be loaded) without compiling it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have a `build\\(\\)` method.*")
+        model.build_all()
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise EbmZooError(f"{what} is missing: {path}.") from None
+    except json.JSONDecodeError as e:
+        raise EbmZooError(f"{what} {path} is not valid JSON ({e}).") from e
+
+
+def verify_files(directory: Path, expected_weights_sha256: str | None = None) -> dict:
+    """Checks config.json and model.weights.h5 against metadata.json's sha256 (and the weights
+    against `expected_weights_sha256`, e.g. the registry's); returns the metadata."""
+    meta = read_json(directory / METADATA_FILE, "Preset metadata")
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise EbmZooError(
+            f"{directory / METADATA_FILE} has no 'files' table of sha256 sums; re-export the preset with "
+            "tools/export.py."
+        )
+    for name in CHECKED_FILES:
+        path = directory / name
+        if not path.is_file():
+            raise EbmZooError(f"Preset file {path} is missing; re-export or re-download the preset.")
+        want = files.get(name)
+        if not want:
+            raise EbmZooError(
+                f"{directory / METADATA_FILE} lists no sha256 for {name}; re-export the preset."
+            )
+        got = sha256_file(path)
+        if got != want:
+            raise EbmZooError(
+                f"sha256 mismatch for {path}: metadata.json says {want}, the file has {got}. The file is "
+                "corrupt or was changed; delete the preset directory and re-download or re-export it."
+            )
+    if expected_weights_sha256 is not None:
+        got = files[WEIGHTS_FILE]
+        if got != expected_weights_sha256:
+            raise EbmZooError(
+                f"sha256 mismatch for {directory / WEIGHTS_FILE}: the preset registry expects "
+                f"{expected_weights_sha256}, the file has {got}. These are not the published weights; delete "
+                f"{directory} and reinstall/re-download the preset."
+            )
+    return meta
+
+
+def load_preset_dir(
+    directory: str | os.PathLike,
+    weights: bool = True,
+    *,
+    expected_weights_sha256: str | None = None,
+    expected_family: str | None = None,
+):
+    """Loads a preset directory (every file sha256-checked); returns the model."""
+    directory = Path(directory)
+    meta = verify_files(directory, expected_weights_sha256)
+    cfg = read_json(directory / CONFIG_FILE, "Preset config")
+    source = str(directory / CONFIG_FILE)
+    family = validate_model_config(cfg, source)
+    if expected_family is not None and family != expected_family:
+        raise EbmZooError(
+            f"{source} holds a {family!r} model, but preset {meta.get('name')!r} is a {expected_family!r} "
+            f"model; the directory does not belong to this preset. Re-export it with tools/export.py."
+        )
+    model = model_from_config(cfg, source)
+    if weights:
+        model.load_weights(str(directory / WEIGHTS_FILE))
+    model.preset_metadata = meta
+    return model
+
+
+def load_workdir(workdir: str | os.PathLike, weights: bool = True):
+    """Loads the model of a finished training run (model_config.json + model.weights.h5)."""
+    workdir = Path(workdir)
+    mc = read_json(workdir / "model_config.json", "The run's model config (written when training finishes)")
+    module = None
+    found = _family_of_class(str(mc.get("class_name")))
+    if found is not None:
+        module = found[1]
+    cfg = {"module": module, "class_name": mc.get("class_name"), "config": mc.get("config")}
+    source = str(workdir / "model_config.json")
+    model = model_from_config(cfg, source)
+    if weights:
+        path = workdir / WEIGHTS_FILE
+        if not path.is_file():
+            raise EbmZooError(
+                f"{path} is missing: the run in {workdir} has not finished. Train it to the end with "
+                f"python tools/train.py --workdir={workdir} (it resumes from its checkpoint)."
+            )
+        model.load_weights(str(path))
+    return model
+
+
+def is_preset_dir(path: Path) -> bool:
+    return (path / METADATA_FILE).is_file() and (path / CONFIG_FILE).is_file()
+
+
+def is_workdir(path: Path) -> bool:
+    return (path / "model_config.json").is_file()
+
+
+def parameter_counts(model) -> dict:
+    import numpy as np
+
+    def count(vs):
+        return int(sum(int(np.prod(v.shape)) for v in vs))
+
+    return {
+        "trainable": count(model.trainable_variables),
+        "non_trainable": count(model.non_trainable_variables),
+    }
+
+
+def save_preset(
+    model,
+    directory: str | os.PathLike,
+    *,
+    name: str | None = None,
+    description: str = "",
+    dataset: str | None = None,
+    config_name: str | None = None,
+    training_steps: int | None = None,
+    metrics: dict | None = None,
+    train_config: dict | None = None,
+) -> Path:
+    """Writes `model` as a preset directory (replacing it atomically); returns the directory."""
+    import keras
+    import tensorflow as tf
+
+    import ebm_zoo
+
+    directory = Path(directory).expanduser().resolve()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    cfg = keras.saving.serialize_keras_object(model)
+    validate_model_config(cfg, f"the config of {type(model).__name__}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a preset directory is readable like any other
+    try:
+        with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+        model.save_weights(str(tmp / WEIGHTS_FILE))
+        meta = {
+            "name": name or directory.name,
+            "description": description,
+            "family": model.family,
+            "class_name": type(model).__name__,
+            "config_name": config_name,
+            "dataset": dataset,
+            "image_size": int(model.image_size),
+            "channels": int(model.channels),
+            "parameter_count": parameter_counts(model),
+            "training_steps": training_steps,
+            "metrics": metrics or {},
+            "train_config": train_config,
+            "ebm_zoo_version": ebm_zoo.__version__,
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "python_version": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "files": {n: sha256_file(tmp / n) for n in CHECKED_FILES},
+            "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
+            "weights_bytes": os.path.getsize(tmp / WEIGHTS_FILE),
+        }
+        with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def update_metadata(directory: str | os.PathLike, **fields) -> dict:
+    """Merges fields (e.g. metrics={'evaluation': ...}) into metadata.json; sha256 sums are kept."""
+    path = Path(directory) / METADATA_FILE
+    meta = read_json(path, "Preset metadata")
+    for k, v in fields.items():
+        if isinstance(v, dict) and isinstance(meta.get(k), dict):
+            meta[k] = {**meta[k], **v}
+        else:
+            meta[k] = v
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    return meta

@@ -1,0 +1,87 @@
+"""The preset registry: data only (name -> what it is, which config trains it, where its weights are).
+
+A preset is a trained (or trainable) model with a name. Each entry says:
+
+  description   one line
+  family        model family (ebm_zoo.models.FAMILIES)
+  config        experiment config in configs/ that trains it (`tools/train.py --model=<config>`)
+  dataset       data set it is trained and evaluated on (ebm_zoo.data name)
+  image_size    H = W of its images
+  weights       where the official weights live: "package" (shipped inside ebm_zoo under
+                presets/weights/<name>/), a URI (file://, https://, gs://) of a preset directory,
+                or None (no published weights: train them, see `ebm_zoo.load`'s error message)
+  sha256        sha256 of the official model.weights.h5, or None when `weights` is None
+
+Weights a user trains and exports with `tools/export.py --preset=<name>` live in
+`$EBM_ZOO_HOME/presets/<name>/` and are checked against their own metadata.json instead.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class PresetInfo(NamedTuple):
+    name: str
+    description: str
+    family: str
+    config: str
+    dataset: str
+    image_size: int
+    weights: str | None = None
+    sha256: str | None = None
+
+
+def _p(*args, **kwargs) -> tuple[str, PresetInfo]:
+    info = PresetInfo(*args, **kwargs)
+    return info.name, info
+
+
+PRESETS: dict[str, PresetInfo] = dict(
+    [
+        # ---- Trained here, on data that ships with installed packages; weights inside ebm_zoo.
+        _p(
+            "descriptor_brick",
+            "Generative ConvNet (Xie et al. 2016) learned from the scikit-image brick texture, 64x64 gray",
+            "descriptor",
+            "descriptor_texture",
+            "textures/brick",
+            64,
+            weights=None,
+            sha256=None,
+        ),
+        # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
+        _p(
+            "multigrid_celeba",
+            "Multi-grid generative ConvNets (Gao et al. 2018) on CelebA 64x64, grids 1/4/16/64",
+            "multigrid",
+            "multigrid_celeba",
+            "celeb_a",
+            64,
+        ),
+        _p(
+            "ggcn_celeba",
+            "Generator-guided generative ConvNet (GGCN, wGCN + generator) on CelebA 64x64",
+            "ggcn",
+            "ggcn_celeba",
+            "celeb_a",
+            64,
+        ),
+        _p(
+            "vapo_cifar10",
+            "Variational potential flow (VAPO) on CIFAR-10 32x32",
+            "vapo",
+            "vapo_cifar10",
+            "cifar10",
+            32,
+        ),
+        _p(
+            "vapo_celeba",
+            "Variational potential flow (VAPO) on CelebA 64x64",
+            "vapo",
+            "vapo_celeba",
+            "celeb_a",
+            64,
+        ),
+    ]
+)

@@ -1,0 +1,70 @@
+"""Turn a training run into a preset, and/or a model into a SavedModel for TF Serving.
+
+python tools/export.py --workdir=runs/ggcn_celeba --preset=ggcn_celeba
+    # -> $EBM_ZOO_HOME/presets/ggcn_celeba/ (default ~/.ebm_zoo), found by ebm_zoo.load("ggcn_celeba")
+python tools/export.py --workdir=runs/descriptor_brick --preset=descriptor_brick --shipped
+    # -> ebm_zoo/presets/weights/descriptor_brick/ (ships with the package; pin its sha256 in
+    #    ebm_zoo/presets/registry.py, which the command prints)
+python tools/export.py --workdir=runs/descriptor_brick --out=exports/descriptor_brick/1
+python tools/export.py --handle=descriptor_brick --out=exports/descriptor_brick/1
+    # SavedModel with serving signatures (energy, sample, ...; see ebm_zoo/export.py)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A finished tools/train.py run directory.")
+flags.DEFINE_string("handle", None, "Or: a preset name, preset directory or URI (for --out only).")
+flags.DEFINE_string("preset", None, "Write the run as this preset (in $EBM_ZOO_HOME/presets/<name>/).")
+flags.DEFINE_bool("shipped", False, "Write the preset inside the package (presets/weights/<name>/).")
+flags.DEFINE_string("out", None, "Write a SavedModel here (a version directory, e.g. exports/NAME/1).")
+
+
+def main(argv):
+    del argv
+    from ebm_zoo import presets
+    from ebm_zoo.export import export_savedmodel
+    from ebm_zoo.utils.checks import EbmZooError
+
+    try:
+        if bool(FLAGS.workdir) == bool(FLAGS.handle):
+            raise EbmZooError("Give exactly one of --workdir (a training run) or --handle (a preset).")
+        if not FLAGS.preset and not FLAGS.out:
+            raise EbmZooError(
+                "Nothing to do: give --preset=NAME (a preset) and/or --out=DIR/1 (a SavedModel)."
+            )
+        if FLAGS.preset and not FLAGS.workdir:
+            raise EbmZooError("--preset needs --workdir (a preset is made from a training run).")
+        model = None
+        if FLAGS.preset:
+            path = presets.export_workdir(FLAGS.workdir, FLAGS.preset, shipped=FLAGS.shipped)
+            meta = presets.files.read_json(path / "metadata.json", "metadata")
+            print(f"Preset {FLAGS.preset!r} written to {path} ({meta['weights_bytes']} bytes of weights).")
+            print(f"  weights sha256 = {meta['weights_sha256']}")
+            if FLAGS.shipped:
+                print(
+                    f'  pin it in ebm_zoo/presets/registry.py: weights="package", sha256="{meta["weights_sha256"]}"'
+                )
+            model = presets.load_preset_dir(path)
+        if FLAGS.out:
+            if model is None:
+                model = presets.load(FLAGS.workdir or FLAGS.handle)
+            out = export_savedmodel(model, FLAGS.out)
+            print(
+                f"SavedModel written to {out}; serve with: tensorflow_model_server --rest_api_port=8501 "
+                f"--model_name=NAME --model_base_path={os.path.abspath(os.path.dirname(out))}"
+            )
+    except EbmZooError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
