@@ -35,6 +35,7 @@ def evaluate_samples(
     inception_path: str | os.PathLike | None = None,
     kid_subsets: int = 50,
     kid_subset_size: int = 1000,
+    gram_max_images: int | None = 256,
 ) -> dict[str, float]:
     """Computes the requested metrics between generated samples and reference images.
 
@@ -46,6 +47,8 @@ def evaluate_samples(
       seed: seed of every random choice (SWD patches / directions, KID subsets).
       inception_path: the local Inception-v3 file for "fid" / "kid" (default $EBM_ZOO_INCEPTION).
       kid_subsets, kid_subset_size: KID subset count and size (size reduced to min(N, M)).
+      gram_max_images: "gram" / "gram_pixels" use at most this many images per set (seeded subset;
+        the mean Gram matrix converges quickly and the classifier runs at native resolution).
 
     Returns:
       A flat dict of floats: "swd" plus "swd_<res>" per pyramid level, "fd_small", "kid_small" and
@@ -101,7 +104,11 @@ def evaluate_samples(
             score = distances.inception_score(class_probabilities(x), splits=min(10, x.shape[0]))
             results[name], results[f"{name}_std"] = score.mean, score.std
         elif name == "gram":
-            results[name] = texture.gram_distance(x, y, features="classifier").mean
+            results[name] = texture.gram_distance(
+                x, y, features="classifier", max_images=gram_max_images, seed=seed
+            ).mean
         elif name == "gram_pixels":
-            results[name] = texture.gram_distance(x, y, features="pixels").mean
+            results[name] = texture.gram_distance(
+                x, y, features="pixels", max_images=gram_max_images, seed=seed
+            ).mean
     return results

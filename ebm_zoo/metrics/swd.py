@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import tensorflow as tf
 from scipy.ndimage import convolve1d
 
 from ebm_zoo.metrics._validation import as_image_batch
@@ -118,9 +119,11 @@ def _descriptors(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch_size: 
 
 def _moments(desc: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-channel sum and sum of squares (float64) of [M, p² C] descriptors, and the count."""
-    ones = np.ones(desc.shape[0], dtype=desc.dtype)
-    total = (ones @ desc).astype(np.float64).reshape(-1, channels).sum(axis=0)
-    total_sq = (ones @ np.square(desc)).astype(np.float64).reshape(-1, channels).sum(axis=0)
+    d = tf.convert_to_tensor(desc)
+    total = tf.reduce_sum(d, axis=0).numpy().astype(np.float64).reshape(-1, channels).sum(axis=0)
+    total_sq = (
+        tf.reduce_sum(tf.square(d), axis=0).numpy().astype(np.float64).reshape(-1, channels).sum(axis=0)
+    )
     return total, total_sq, desc.size // channels
 
 
@@ -146,7 +149,8 @@ def _sorted_projections(
     inv_std = np.tile(1.0 / std, reps)
     scaled = (directions * inv_std[:, None]).astype(np.float32)
     shift = (np.tile(mean, reps) * inv_std) @ directions
-    proj = scaled.T @ desc.T  # [K, M], C-contiguous
+    # [K, M] in TensorFlow: numpy's OpenBLAS is many times slower here when the CPU is shared.
+    proj = tf.matmul(scaled, desc, transpose_a=True, transpose_b=True).numpy()
     proj -= shift.astype(np.float32)[:, None]
     proj.sort(axis=1)
     return proj

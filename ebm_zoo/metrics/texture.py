@@ -31,7 +31,7 @@ import numpy as np
 
 from ebm_zoo.metrics._validation import as_image_batch
 from ebm_zoo.metrics.swd import _downsample
-from ebm_zoo.utils.checks import EbmZooError, check_choice
+from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
 PIXEL_PATCH = 3
 MAX_PIXEL_LEVELS = 3
@@ -78,10 +78,16 @@ def _chunks(batch: np.ndarray):
 
 
 def _gram_sum(fmap: np.ndarray) -> np.ndarray:
-    """[n, h, w, c] feature maps -> sum over the n images of F^T F / (h w) as [c, c] float64."""
+    """[n, h, w, c] feature maps -> sum over the n images of F^T F / (h w) as [c, c] float64.
+
+    The product runs in TensorFlow: numpy's BLAS is very slow for these tall, thin matrices on a
+    loaded CPU, while tf.matmul is not.
+    """
+    import tensorflow as tf
+
     _, h, w, c = fmap.shape
-    flat = fmap.reshape(-1, c).astype(np.float32)
-    return (flat.T @ flat).astype(np.float64) / (h * w)
+    flat = tf.reshape(tf.convert_to_tensor(fmap, tf.float32), (-1, c))
+    return tf.matmul(flat, flat, transpose_a=True).numpy().astype(np.float64) / (h * w)
 
 
 def _pixel_levels(batch: np.ndarray, num_levels: int) -> list[np.ndarray]:
@@ -92,12 +98,14 @@ def _pixel_levels(batch: np.ndarray, num_levels: int) -> list[np.ndarray]:
 
 
 def _neighbourhoods(level: np.ndarray, size: int) -> np.ndarray:
-    """[n, h, w, c] -> [n, h - size + 1, w - size + 1, size² c] (every valid size x size window)."""
-    windows = np.lib.stride_tricks.sliding_window_view(
-        level, (size, size), axis=(1, 2)
-    )  # [n, h', w', c, s, s]
-    n, hh, ww = windows.shape[:3]
-    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(n, hh, ww, -1)
+    """[n, h, w, c] -> [n, h - size + 1, w - size + 1, size² c] (every valid size x size window).
+
+    The last axis is ordered (row offset, column offset, channel); built from contiguous shifted
+    slices, which is much faster than copying a strided window view.
+    """
+    hh, ww = level.shape[1] - size + 1, level.shape[2] - size + 1
+    shifted = [level[:, dy : dy + hh, dx : dx + ww, :] for dy in range(size) for dx in range(size)]
+    return np.concatenate(shifted, axis=-1)
 
 
 def _num_pixel_levels(groups: Sequence[np.ndarray]) -> int:
@@ -177,8 +185,30 @@ def relative_frobenius(gram: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(gram - reference) / max(np.linalg.norm(reference), 1e-12))
 
 
+def _subsample(groups: list[np.ndarray], max_images: int | None, seed: int) -> list[np.ndarray]:
+    """At most `max_images` images in total, a seeded random choice (order within groups kept)."""
+    total = sum(g.shape[0] for g in groups)
+    if max_images is None or total <= max_images:
+        return groups
+    keep = np.zeros(total, bool)
+    keep[np.random.default_rng(seed).choice(total, max_images, replace=False)] = True
+    out, start = [], 0
+    for g in groups:
+        mask = keep[start : start + g.shape[0]]
+        start += g.shape[0]
+        if mask.any():
+            out.append(g[mask])
+    return out
+
+
 def gram_distance(
-    images, reference, *, features: str = "classifier", num_levels: int | None = None
+    images,
+    reference,
+    *,
+    features: str = "classifier",
+    num_levels: int | None = None,
+    max_images: int | None = None,
+    seed: int = 0,
 ) -> GramResult:
     """Texture distance between two sets of images (relative Frobenius distance of Gram matrices).
 
@@ -190,19 +220,25 @@ def gram_distance(
         or "pixels" (3x3 pixel neighbourhoods on a Gaussian pyramid, any image >= 3x3).
       num_levels: for "pixels", pyramid levels (default: up to 3, limited by the smallest image
         of both sets).
+      max_images: use at most this many images of each set (a seeded random subset), since the
+        mean Gram matrix converges quickly; None uses all.
+      seed: seed of that subset.
 
     Returns:
       GramResult(layers, per_layer, mean): per layer ||G(images) - G(reference)||_F / ||G(reference)||_F,
       each >= 0 (0 for identical statistics), and their mean (the "gram" figure).
     """
     check_choice(features, "features", ("classifier", "pixels"))
+    if max_images is not None:
+        check_positive(max_images, "max_images")
+    groups_x = _subsample(_image_groups(images, "images"), max_images, seed)
+    groups_ref = _subsample(_image_groups(reference, "reference"), max_images, seed + 1)
     channels = None
     if features == "pixels":
-        groups = _image_groups(images, "images") + _image_groups(reference, "reference")
-        channels = max(g.shape[-1] for g in groups)
+        channels = max(g.shape[-1] for g in groups_x + groups_ref)
         if num_levels is None:
-            num_levels = _num_pixel_levels(groups)
-    names, g_images = gram_statistics(images, features=features, num_levels=num_levels, channels=channels)
-    _, g_reference = gram_statistics(reference, features=features, num_levels=num_levels, channels=channels)
+            num_levels = _num_pixel_levels(groups_x + groups_ref)
+    names, g_images = gram_statistics(groups_x, features=features, num_levels=num_levels, channels=channels)
+    _, g_reference = gram_statistics(groups_ref, features=features, num_levels=num_levels, channels=channels)
     per_layer = tuple(relative_frobenius(a, b) for a, b in zip(g_images, g_reference))
     return GramResult(names, per_layer, float(np.mean(per_layer)))
