@@ -110,9 +110,14 @@ class Run:
         self.log_every = int(cfg.train.log_every)
         self.checkpoint_every = int(cfg.train.checkpoint_every)
         self.num_samples = int(cfg.train.get("num_samples", 16))
+        from ebm_zoo.data import describe
+
+        describe(cfg.data.name)  # fails fast (before any model is built) on an unknown data set
         os.makedirs(workdir, exist_ok=True)
         _write_config(cfg, workdir)
 
+        # Weight initialisation is seeded too, so a config fully determines a run.
+        keras.utils.set_random_seed(int(cfg.train.get("seed", 0)))
         with self.strategy.scope():
             self.model = build_model(cfg.model)
             self.model.compile()
@@ -155,6 +160,8 @@ class Run:
     def sample_grids(self, seed: int = 0) -> dict[str, np.ndarray]:
         """{name: images [n, H, W, C] in [0, 1]}: 'samples', plus one per grid where available."""
         grids = {"samples": np.asarray(self.model.sample(self.num_samples, seed=seed))}
+        if hasattr(self.model, "training_grids"):
+            grids.update(self.model.training_grids(self.num_samples))
         if hasattr(self.model, "sample_all_grids"):
             for i, imgs in enumerate(self.model.sample_all_grids(self.num_samples, seed=seed)):
                 imgs = np.asarray(imgs)

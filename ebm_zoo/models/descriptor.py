@@ -47,7 +47,10 @@ class Descriptor(EnergyModel):
         chain per synthesised image, initialised from noise).
       num_chains: synthesised images per step (global); "cd" uses the data batch instead.
       synth_size: spatial size of synthesised images (texture mode may exceed image_size).
-      num_steps: Langevin steps T per learning iteration (and default for `sample`).
+      num_steps: Langevin steps T per learning iteration.
+      sample_steps: Langevin steps of `sample` from noise (default: num_steps). Models trained
+        with persistent chains have run their chains for thousands of steps, so fresh samples
+        need many more than T steps to reach the same quality.
       step_size: δ. ref_sigma: σ. noise_scale: multiplier of the Langevin noise (0 = off).
       clip_pixels: clip chains to the valid pixel range after every step.
       pixel_scale, pixel_offset: internal scale x01 · pixel_scale − pixel_offset.
@@ -72,6 +75,7 @@ class Descriptor(EnergyModel):
         num_chains: int = 16,
         synth_size: int | None = None,
         num_steps: int = 30,
+        sample_steps: int | None = None,
         step_size: float = 0.3,
         ref_sigma: float = 1.0,
         noise_scale: float = 1.0,
@@ -110,6 +114,8 @@ class Descriptor(EnergyModel):
         self.num_chains = int(num_chains)
         self.synth_size = int(synth_size) if synth_size else int(image_size)
         self.num_steps = int(num_steps)
+        self.sample_steps = int(num_steps if sample_steps is None else sample_steps)
+        check_positive(self.sample_steps, "sample_steps", allow_zero=True)
         self.step_size = float(step_size)
         self.ref_sigma = float(ref_sigma)
         self.noise_scale = float(noise_scale)
@@ -219,7 +225,14 @@ class Descriptor(EnergyModel):
         x0 = self._init_noise(n, size, seed)
         if self.chain_init == "zeros":
             x0 = tf.zeros_like(x0)
-        return self.run_langevin(x0, distribute.split_seed(seed, 1), num_steps).samples
+        steps = self.sample_steps if num_steps is None else num_steps
+        return self.run_langevin(x0, distribute.split_seed(seed, 1), steps).samples
+
+    def training_grids(self, n: int) -> dict:
+        """Extra image grids for the training loop: the persistent chains (the model's own samples)."""
+        if self.chains is None:
+            return {}
+        return {"chains": self.from_internal(self.chains.states[:n]).numpy()}
 
     # --------------------------------------------------------------------------------------
     # Learning.
@@ -330,6 +343,7 @@ class Descriptor(EnergyModel):
             num_chains=self.num_chains,
             synth_size=self.synth_size,
             num_steps=self.num_steps,
+            sample_steps=self.sample_steps,
             step_size=self.step_size,
             ref_sigma=self.ref_sigma,
             noise_scale=self.noise_scale,

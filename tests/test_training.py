@@ -1,0 +1,124 @@
+"""The training loop and CLI: resume, divergence, config errors, end-to-end run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ebm_zoo import config as config_lib
+from ebm_zoo import training
+from ebm_zoo.utils.checks import EbmZooError
+from tests.helpers import tiny_descriptor_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _weights(run):
+    return [w.copy() for w in run.model.get_weights()]
+
+
+def test_resumed_run_continues_the_same_trajectory(tmp_path):
+    cfg = tiny_descriptor_config()
+    cfg.train.steps = 4
+    straight = training.Run(cfg, str(tmp_path / "straight"), verbose=0)
+    straight.fit()
+    w_straight = _weights(straight)
+    chains_straight = straight.model.chains.states.numpy()
+
+    half = tiny_descriptor_config()
+    half.train.steps = 2
+    training.Run(half, str(tmp_path / "resumed"), verbose=0).fit()
+    resumed = training.Run(cfg, str(tmp_path / "resumed"), verbose=0)
+    assert resumed.start_step == 2
+    resumed.fit()
+    for a, b in zip(w_straight, _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(chains_straight, resumed.model.chains.states.numpy(), rtol=1e-5, atol=1e-4)
+    # Checkpoints, sample grids, TensorBoard events and the resolved config are in the workdir.
+    wd = tmp_path / "resumed"
+    assert sorted(os.listdir(wd / "samples"))[:2] == ["step_000002.png", "step_000002_chains.png"]
+    assert any(f.startswith("events") for f in os.listdir(wd / "tb"))
+    assert json.loads((wd / "config.json").read_text())["model"]["family"] == "descriptor"
+    assert json.loads((wd / "metrics.json").read_text())["step"] == 4
+
+
+def test_divergence_stops_with_step_and_keeps_last_checkpoint(tmp_path):
+    cfg = tiny_descriptor_config(divergence_threshold=1e-3)  # any real score exceeds this
+    cfg.train.update(dict(steps=4, log_every=2, checkpoint_every=2))
+    with pytest.raises(training.TrainingDiverged, match=r"diverged at step 1: .*none \(no checkpoint"):
+        training.train(cfg, str(tmp_path / "run"), verbose=0)
+    # A run that diverges later keeps its last good checkpoint.
+    ok = tiny_descriptor_config()
+    ok.train.steps = 2
+    training.train(ok, str(tmp_path / "later"), verbose=0)
+    bad = tiny_descriptor_config(learning_rate=1e30)
+    bad.model.divergence_threshold = 1e12
+    with pytest.raises(EbmZooError, match="different model config"):
+        training.train(bad, str(tmp_path / "later"), verbose=0)
+    before = sorted(os.listdir(tmp_path / "later" / "checkpoints"))
+    cfg2 = tiny_descriptor_config()
+    cfg2.train.steps = 4
+    run = training.Run(cfg2, str(tmp_path / "later"), verbose=0)
+    run.threshold = 1e-3
+    with pytest.raises(training.TrainingDiverged, match=r"step 3: .*ckpt-2"):
+        run.fit()
+    assert sorted(os.listdir(tmp_path / "later" / "checkpoints")) == before
+
+
+def test_config_errors_list_valid_names():
+    with pytest.raises(EbmZooError, match="valid names: .*descriptor"):
+        config_lib.get_config("no_such_model")
+    cfg = config_lib.get_config("descriptor")
+    with pytest.raises(EbmZooError, match="valid keys: .*model.step_size"):
+        config_lib.apply_overrides(cfg, {"model.stepsize": "0.1"})
+    config_lib.apply_overrides(cfg, {"model.step_size": "0.25", "train.steps": "10"})
+    assert cfg.model.step_size == 0.25 and cfg.train.steps == 10
+    bad = tiny_descriptor_config()
+    bad.train.log_every = 3
+    with pytest.raises(EbmZooError, match="multiples of train.log_every"):
+        training.Run(bad, "/nonexistent/never-created", verbose=0)
+
+
+def _cli(*args, cwd):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_train_cli_end_to_end_on_shipped_texture(tmp_path):
+    args = [
+        "--model=descriptor",
+        f"--workdir={tmp_path / 'run'}",
+        "--train_steps=4",
+        "--verbose=2",
+        "--config.model.image_size=16",
+        "--config.model.synth_size=16",
+        "--config.model.layers=[[8,3,2],[8,3,1]]",
+        "--config.model.num_chains=4",
+        "--config.model.num_steps=3",
+        "--config.data.image_size=16",
+        "--config.train.log_every=2",
+        "--config.train.checkpoint_every=2",
+        "--config.train.num_samples=4",
+    ]
+    out = _cli(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Final metrics: step=4" in out.stdout
+    assert (tmp_path / "run" / "samples" / "step_000004.png").exists()
+    # Re-running resumes and has nothing left to do.
+    again = _cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "Resumed from" in again.stdout
+    # Bad input: unknown dataset and unknown config key give one clear line, exit code 1.
+    bad = _cli("--model=descriptor", "--dataset=no_such_set", f"--workdir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert bad.returncode == 1 and "no_such_set" in bad.stderr and "digits" in bad.stderr
+    bad_key = _cli("--model=descriptor", "--config.model.nope=1", cwd=tmp_path)
+    assert bad_key.returncode == 1 and "valid keys" in bad_key.stderr
