@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from ebm_zoo.metrics._validation import as_activations, same_dim
+from ebm_zoo.metrics._validation import as_activations, same_dim, single_threaded_blas
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
 
@@ -37,6 +37,7 @@ class MeanStd(NamedTuple):
 # --------------------------------------------------------------------------------------------------
 
 
+@single_threaded_blas
 def activation_statistics(activations) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of a set of activations.
 
@@ -87,6 +88,7 @@ def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, method: str, eps
     return float(np.trace(covmean))
 
 
+@single_threaded_blas
 def frechet_distance_from_statistics(
     mu1, sigma1, mu2, sigma2, *, method: str = "eigh", eps: float = 1e-6
 ) -> float:
@@ -133,6 +135,7 @@ def frechet_distance_from_statistics(
     return max(fd, 0.0)
 
 
+@single_threaded_blas
 def frechet_distance(activations1, activations2, *, method: str = "eigh") -> float:
     """Fréchet distance (FID when the activations are Inception pool3) between two activation sets.
 
@@ -173,6 +176,7 @@ def _unbiased_mmd2(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> floa
     return float(term_xx + term_yy - 2.0 * k_xy.mean())
 
 
+@single_threaded_blas
 def kernel_inception_distance(
     activations1,
     activations2,
@@ -228,6 +232,7 @@ def kernel_inception_distance(
 # --------------------------------------------------------------------------------------------------
 
 
+@single_threaded_blas
 def inception_score(probabilities, *, splits: int = 10) -> MeanStd:
     """Inception score exp(E_x KL(p(y|x) || p(y))) from class probabilities.
 
@@ -273,6 +278,7 @@ def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.clip(sq, 0.0, None)
 
 
+@single_threaded_blas
 def median_heuristic(x, y=None, *, max_points: int = 1000, seed: int = 0) -> float:
     """Median of the pairwise Euclidean distances in the pooled sample (Gretton et al. 2012).
 
@@ -296,6 +302,7 @@ def median_heuristic(x, y=None, *, max_points: int = 1000, seed: int = 0) -> flo
     return sigma if sigma > 0 else 1.0
 
 
+@single_threaded_blas
 def kernel_mmd(
     x,
     y,

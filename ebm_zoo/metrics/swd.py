@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.ndimage import convolve1d
 
-from ebm_zoo.metrics._validation import as_image_batch
+from ebm_zoo.metrics._validation import as_image_batch, single_threaded_blas
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
 _BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], dtype=np.float32) / 16.0
@@ -168,6 +168,7 @@ def _resample_sorted(sorted_proj: np.ndarray, m: int) -> np.ndarray:
     return sorted_proj[:, lo] * (1 - frac) + sorted_proj[:, hi] * frac
 
 
+@single_threaded_blas
 def sliced_wasserstein_distance(
     images1,
     images2,
