@@ -153,6 +153,20 @@ def masked_psnr(pred01, target01, mask) -> float:
     return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
 
 
+def mean_colour_fill(images01, mask) -> np.ndarray:
+    """Baseline inpainting: every unknown pixel = the mean colour of the image's known pixels.
+
+    Args: images01 [N, H, W, C] in [0, 1]; mask broadcastable to it, 1 = unknown.
+    """
+    x = np.asarray(images01, np.float32)
+    m = np.broadcast_to(np.asarray(mask, np.float32), x.shape)
+    known = 1.0 - m
+    mean = (x * known).sum(axis=(1, 2), keepdims=True) / np.maximum(
+        known.sum(axis=(1, 2), keepdims=True), 1.0
+    )
+    return np.where(m > 0.5, mean, x)
+
+
 # ------------------------------------------------------------------------------------------------
 @keras.saving.register_keras_serializable(package="ebm_zoo")
 class MultiGrid(EnergyModel):
@@ -571,6 +585,7 @@ __all__ = [
     "down_sample",
     "make_mask",
     "masked_psnr",
+    "mean_colour_fill",
     "suggest_grids",
     "up_sample",
     "validate_grids",
