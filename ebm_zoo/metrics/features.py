@@ -159,11 +159,13 @@ def extractor_info() -> dict:
 def _run(images, batch_size: int, weights_path, output: int) -> np.ndarray:
     check_positive(batch_size, "batch_size")
     model = load_feature_extractor(weights_path)
-    x = preprocess(images)
-    parts = [
-        model(x[i : i + batch_size], training=False)[output].numpy()
-        for i in range(0, int(x.shape[0]), batch_size)
-    ]
+    x = check_images(images)
+    if x.shape[0] == 0:
+        raise EbmZooError(f"`images` is empty (shape {tuple(x.shape)}).")
+    parts = []
+    for i in range(0, int(x.shape[0]), batch_size):  # resize per batch: bounded memory
+        batch = preprocess(x[i : i + batch_size])
+        parts.append(model(batch, training=False)[output].numpy())
     return np.concatenate(parts).astype(np.float64)
 
 
