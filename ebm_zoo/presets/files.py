@@ -251,7 +251,24 @@ def load_workdir(workdir: str | os.PathLike, weights: bool = True):
                 f"python tools/train.py --workdir={workdir} (it resumes from its checkpoint)."
             )
         model.load_weights(str(path))
+    model.preset_metadata = _workdir_metadata(workdir)
     return model
+
+
+def _workdir_metadata(workdir: Path) -> dict:
+    """What a run directory says about its model (like a preset's metadata, without checksums)."""
+    meta: dict = {"name": workdir.name, "source": f"workdir {workdir}"}
+    if (workdir / "config.json").is_file():
+        run_cfg = read_json(workdir / "config.json", "The run's experiment config")
+        meta.update(
+            dataset=(run_cfg.get("data") or {}).get("name"),
+            config_name=run_cfg.get("config_name"),
+            train_config=run_cfg,
+        )
+    if (workdir / "metrics.json").is_file():
+        train_metrics = read_json(workdir / "metrics.json", "The run's final metrics")
+        meta.update(training_steps=train_metrics.get("step"), metrics={"training": train_metrics})
+    return meta
 
 
 def is_preset_dir(path: Path) -> bool:

@@ -47,8 +47,8 @@ PRESETS: dict[str, PresetInfo] = dict(
             "descriptor_texture",
             "textures/brick",
             64,
-            weights=None,
-            sha256=None,
+            weights="package",
+            sha256="4da21e06b064f7f828b1372c24a0b306945861a0762bf55744c32ba23dcaec52",
         ),
         # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
         _p(

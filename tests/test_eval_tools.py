@@ -1,0 +1,158 @@
+"""tools/eval.py, tools/sample.py and ebm_zoo.presets.evaluate on a tiny training run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+import pytest
+
+from ebm_zoo.presets import evaluate, files
+from ebm_zoo.utils.checks import EbmZooError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A finished 2-step run of a tiny descriptor on the shipped 8x8 digits."""
+    from ebm_zoo import training
+
+    cfg = ml_collections.ConfigDict(
+        dict(
+            description="tiny descriptor on digits",
+            config_name="test_tiny",
+            model=dict(
+                family="descriptor",
+                image_size=8,
+                channels=1,
+                mode="object",
+                layers=[[8, 3, 1], [8, 3, 2]],
+                num_chains=4,
+                num_steps=4,
+                step_size=0.3,
+                optimizer="adam",
+                learning_rate=1e-3,
+                grad_norm_by_filters=False,
+                grad_clip=0.0,
+            ),
+            data=dict(name="digits", image_size=8, batch_size=8, split="train"),
+            train=dict(steps=2, log_every=1, checkpoint_every=2, num_samples=4, seed=0),
+        )
+    )
+    path = tmp_path_factory.mktemp("runs") / "tiny"
+    training.train(cfg, str(path), verbose=0)
+    return path
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    env.pop("EBM_ZOO_INCEPTION", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / tool), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+        timeout=900,
+    )
+
+
+def test_eval_tool_writes_report_and_sheet(workdir, tmp_path):
+    out = tmp_path / "report"
+    proc = _run("eval.py", f"--workdir={workdir}", "--num_samples=16", "--num_reference=32", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    for name in ("swd", "fd_small", "kid_small", "is_small", "gram"):
+        assert np.isfinite(report["metrics"][name]), name
+    assert set(report["not_computed"]) >= {"fid", "kid", "is"}
+    assert "EBM_ZOO_INCEPTION" in report["not_computed"]["fid"]
+    assert report["samples"]["num_samples"] == 16 and report["samples"]["seed"] == 0
+    assert report["samples"]["sampler"]["num_steps"] == 4
+    assert report["reference"] == {"dataset": "digits", "split": "test", "num_images": 32, "options": {}}
+    assert report["extractor"]["weights_sha256"]
+    assert report["model"]["kind"] == "workdir" and report["model"]["family"] == "descriptor"
+    from PIL import Image
+
+    sheet = Image.open(out / "samples.png")
+    assert min(sheet.size) >= 64
+    assert '"swd"' in proc.stdout
+
+
+def test_inception_metrics_fail_clearly_before_sampling(workdir, tmp_path, monkeypatch):
+    monkeypatch.delenv("EBM_ZOO_INCEPTION", raising=False)
+    gen = evaluate.open_model(workdir=str(workdir))
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampled before checking the Inception path")
+
+    monkeypatch.setattr(gen, "sample", no_sampling)
+    with pytest.raises(EbmZooError, match=r"Inception-v3.*EBM_ZOO_INCEPTION"):
+        evaluate.evaluate(gen, tmp_path, metrics=["fid"])
+    with pytest.raises(EbmZooError, match="EBM_ZOO_INCEPTION_CLASSIFIER"):
+        evaluate.evaluate(gen, tmp_path, metrics=["is"])
+    with pytest.raises(EbmZooError, match="Unknown metric"):
+        evaluate.evaluate(gen, tmp_path, metrics=["fidd"])
+
+
+def test_savedmodel_evaluation_matches_keras_samples(workdir, tmp_path):
+    model = files.load_workdir(workdir)
+    path = model.export(str(tmp_path / "export"))
+    saved = evaluate.open_model(savedmodel=path)
+    keras_gen = evaluate.open_model(workdir=str(workdir))
+    assert saved.dataset == "digits" and saved.image_size == 8
+    np.testing.assert_allclose(
+        saved.sample(6, seed=3, batch_size=4), keras_gen.sample(6, seed=3, batch_size=4), atol=1e-6
+    )
+    report = evaluate.evaluate(saved, tmp_path / "rep", metrics=["swd"], num_samples=8, num_reference=16)
+    assert report["model"]["kind"] == "savedmodel" and np.isfinite(report["metrics"]["swd"])
+    assert report["samples"]["sampler"]["num_steps"] == -1 and report["samples"]["sampler"]["max_steps"] == 16
+    assert np.isfinite(report["energy"]["samples_mean"])
+
+
+def test_langevin_trajectory_strip(workdir, tmp_path):
+    gen = evaluate.open_model(workdir=str(workdir))
+    states = evaluate.langevin_trajectory(gen, n=3, seed=0, every=2, num_steps=5)
+    assert len(states) == 1 + 3  # start, after 2, 4, 5 steps
+    assert all(s.shape == (3, 8, 8, 1) for s in states)
+    assert not np.allclose(states[0], states[-1])
+    png = evaluate.save_trajectory(states, str(tmp_path / "traj.png"))
+    assert os.path.getsize(png) > 0
+
+
+def test_record_in_preset_keeps_checksums(workdir, tmp_path):
+    import ebm_zoo
+    from ebm_zoo import presets
+
+    path = presets.export_workdir(workdir, out_dir=tmp_path / "tiny_preset")
+    gen = evaluate.open_model(preset=str(path))
+    report = evaluate.evaluate(gen, tmp_path / "rep", metrics=["swd"], num_samples=8, num_reference=8)
+    evaluate.record_in_preset(gen, report)
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["metrics"]["evaluation"]["figures"]["swd"] == report["metrics"]["swd"]
+    assert "training" in meta["metrics"]
+    assert ebm_zoo.load(str(path)).family == "descriptor"  # sha256 sums still match
+    with pytest.raises(EbmZooError, match="--record needs a preset stored on disk"):
+        evaluate.record_in_preset(evaluate.open_model(workdir=str(workdir)), report)
+
+
+@pytest.mark.slow
+def test_sample_tool_writes_grid_and_trajectory(workdir, tmp_path):
+    out = tmp_path / "s.png"
+    proc = _run("sample.py", f"--handle={workdir}", "--num_samples=4", "--trajectory_every=2", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.is_file() and (tmp_path / "s_trajectory.png").is_file()
+
+
+def test_open_model_errors_name_the_handle(tmp_path):
+    with pytest.raises(EbmZooError, match="Unknown preset 'no_such_preset'"):
+        evaluate.open_model(preset="no_such_preset")
+    with pytest.raises(EbmZooError, match="Give exactly one of"):
+        evaluate.open_model(preset="a", workdir="b")
+    with pytest.raises(EbmZooError, match="not a SavedModel directory"):
+        evaluate.open_model(savedmodel=str(tmp_path))
