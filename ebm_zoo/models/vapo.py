@@ -14,10 +14,11 @@ g = ∂Φ/∂x, g_t = ∂Φ/∂t (second-order gradients: the loss contains ∇�
   time  = mean g_t²                                             (weight 0.1)
   align = −mean[ (g·v) / (‖g‖·‖v‖ + 1e-8)^t ],  v = y − ε        (weight 1)
 
-[reconstruction] "mean g²" and "g·v" are both per-pixel means here (`alignment_reduction=
-"mean"`), so that at t → 0 norm + align = ½·mean(g − v)² + const, i.e. conditional flow
-matching with the path velocity v; `"sum"` uses the plain dot product instead. std is the
-unbiased (N − 1) estimate, as `torch.std`.
+[reconstruction] g² and g·v are reduced over the pixels of an image the same way, so that at
+t → 0 norm + align = ½(g − v)² + const, i.e. conditional flow matching with the path velocity
+v: `pixel_reduction="sum"` sums both over pixels (then the batch mean), `"mean"` averages both
+over pixels, which makes the two flow terms D times weaker next to the correlation term (a
+correlation in [−1, 1]). std is the unbiased (N − 1) estimate, as `torch.std`.
 
 `loss="v1"` (arXiv v1): L = ½(Cov(Γ, Φ) + E‖∇ₓΦ‖²) with Γ = ‖y − x_t‖²/σ² (σ = `v1_sigma`).
 
@@ -107,7 +108,7 @@ def global_batch_statistic(stat_fn, gamma: tf.Tensor, phi: tf.Tensor) -> tf.Tens
     return value + r * tf.reduce_sum(tf.stop_gradient(weights) * (phi - tf.stop_gradient(phi)))
 
 
-def official_terms(phi, g, g_t, y, eps, t, alignment_reduction: str = "mean") -> dict:
+def official_terms(phi, g, g_t, y, eps, t, pixel_reduction: str = "mean") -> dict:
     """The four loss terms of the official code (unweighted, local part of the batch).
 
     Args: phi [N]; g, y, eps [N, H, W, C]; g_t, t [N].
@@ -118,12 +119,14 @@ def official_terms(phi, g, g_t, y, eps, t, alignment_reduction: str = "mean") ->
     gf, vf = flat(g), flat(y - eps)
     gamma = tf.stop_gradient(tf.reduce_mean(flat(tf.square(eps) - y * eps), axis=1) * (1.0 - t))
     dot = tf.reduce_sum(gf * vf, axis=1)
-    if alignment_reduction == "mean":
-        dot = dot / tf.cast(tf.shape(gf)[1], dot.dtype)
+    sq_norm = tf.reduce_sum(tf.square(gf), axis=1)
+    if pixel_reduction == "mean":
+        d = tf.cast(tf.shape(gf)[1], dot.dtype)
+        dot, sq_norm = dot / d, sq_norm / d
     denom = tf.pow(tf.norm(gf, axis=1) * tf.norm(vf, axis=1) + 1e-8, t)
     return {
         "corr": global_batch_statistic(correlation, gamma, phi),
-        "norm": tf.reduce_mean(tf.square(g)),
+        "norm": tf.reduce_mean(sq_norm),
         "time": tf.reduce_mean(tf.square(g_t)),
         "align": -tf.reduce_mean(dot / denom),
     }
@@ -149,7 +152,7 @@ class VAPO(EnergyModel):
         max_groups, time_scale: the U-Net (ebm_zoo.nets.unet.TimeUNet).
       loss: "official" or "v1".
       w_corr, w_norm, w_time, w_align: weights of the official terms (1, 0.5, 0.1, 1).
-      alignment_reduction: "mean" (per-pixel, default) or "sum" for g·v (see the docstring).
+      pixel_reduction: "sum" or "mean" over pixels for g² and g·v (see the module docstring).
       v1_sigma: σ of the v1 loss.
       t_min: smallest training time (t ~ U(t_min, 1)).
       learning_rate, beta_1, beta_2, epsilon, warmup_steps: Adam with linear warm-up.
@@ -179,7 +182,7 @@ class VAPO(EnergyModel):
         w_norm: float = 0.5,
         w_time: float = 0.1,
         w_align: float = 1.0,
-        alignment_reduction: str = "mean",
+        pixel_reduction: str = "sum",
         v1_sigma: float = 1.0,
         t_min: float = 1e-5,
         learning_rate: float = 1e-4,
@@ -200,7 +203,7 @@ class VAPO(EnergyModel):
     ):
         super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
         check_choice(loss, "loss", LOSSES)
-        check_choice(alignment_reduction, "alignment_reduction", ("mean", "sum"))
+        check_choice(pixel_reduction, "pixel_reduction", ("mean", "sum"))
         check_choice(solver, "solver", ode.SOLVERS)
         ode.check_tolerances(rtol, atol)
         if not 0.0 <= ema_decay < 1.0:
@@ -223,7 +226,7 @@ class VAPO(EnergyModel):
         )
         self.loss_name = loss
         self.w_corr, self.w_norm, self.w_time, self.w_align = map(float, (w_corr, w_norm, w_time, w_align))
-        self.alignment_reduction = alignment_reduction
+        self.pixel_reduction = pixel_reduction
         self.v1_sigma = float(v1_sigma)
         self.t_min = float(t_min)
         self.learning_rate = float(learning_rate)
@@ -267,8 +270,8 @@ class VAPO(EnergyModel):
         super().compile(optimizer=optimizer, **kwargs)
 
     def build_all(self) -> None:
-        if getattr(self, "optimizer", None) is not None:
-            self.optimizer.build(self.net.trainable_variables)
+        """Both U-Nets are built in the constructor; this builds the model and Adam's slots."""
+        super().build_all()
 
     def checkpoint_items(self) -> dict:
         return super().checkpoint_items()  # the EMA net is a tracked sub-layer of the model
@@ -330,7 +333,7 @@ class VAPO(EnergyModel):
         with tf.GradientTape() as tape:
             phi, g, g_t = self._potential_and_grads(self.net, x_t, t, drop_seed)
             if self.loss_name == "official":
-                terms = official_terms(phi, g, g_t, y, eps, t, self.alignment_reduction)
+                terms = official_terms(phi, g, g_t, y, eps, t, self.pixel_reduction)
                 loss = (
                     self.w_corr * terms["corr"]
                     + self.w_norm * terms["norm"]
@@ -551,7 +554,7 @@ class VAPO(EnergyModel):
             "w_norm": self.w_norm,
             "w_time": self.w_time,
             "w_align": self.w_align,
-            "alignment_reduction": self.alignment_reduction,
+            "pixel_reduction": self.pixel_reduction,
             "v1_sigma": self.v1_sigma,
             "t_min": self.t_min,
             "learning_rate": self.learning_rate,
