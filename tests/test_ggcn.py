@@ -8,6 +8,7 @@ import tensorflow as tf
 from ebm_zoo.models.ggcn import GGCN
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.utils.checks import EbmZooError
+from tests.helpers import two_cpu_strategy
 
 TINY = dict(
     image_size=8,
@@ -160,11 +161,10 @@ def _train(strategy, weights, steps=2):
 
 
 def test_two_replicas_match_one_replica():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs two logical CPUs (tests/conftest.py)")
+    two_strategy = two_cpu_strategy()
     weights = _model().get_weights()
     one = _train(tf.distribute.OneDeviceStrategy("/cpu:0"), weights)
-    two = _train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), weights)
+    two = _train(two_strategy, weights)
     moved = max(np.abs(a - b).max() for a, b in zip(one.get_weights(), weights))
     assert moved > 1e-4
     for a, b in zip(one.get_weights(), two.get_weights()):

@@ -8,6 +8,7 @@ from ebm_zoo.models import build_model
 from ebm_zoo.models.descriptor import Descriptor
 from ebm_zoo.models.ggcn import WGCN
 from ebm_zoo.utils.checks import EbmZooError
+from tests.helpers import two_cpu_strategy
 
 TINY = dict(image_size=8, channels=1, layers=[[6, 3, 2], [5, 3, 1]], num_chains=4, num_steps=4)
 
@@ -66,8 +67,7 @@ def test_train_step_logs_the_energy_trace():
 
 
 def test_two_replicas_match_one_replica():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs two logical CPUs (tests/conftest.py)")
+    two_strategy = two_cpu_strategy()
     cfg = dict(family="wgcn", **TINY, chain_init="persistent", optimizer="sgd", learning_rate=0.01)
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
         ref = build_model(cfg)
@@ -86,7 +86,7 @@ def test_two_replicas_match_one_replica():
         return m
 
     one = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    two = run(two_strategy)
     assert max(np.abs(a - b).max() for a, b in zip(one.get_weights(), weights)) > 1e-5
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
