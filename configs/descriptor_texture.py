@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
             num_chains=16,
             synth_size=64,
             num_steps=20,
+            sample_steps=1000,
             step_size=0.3,
             ref_sigma=1.0,
             noise_scale=1.0,
@@ -33,7 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
             pixel_scale=255.0,
             pixel_offset=127.5,
             optimizer="adam",
-            learning_rate=3e-4,
+            learning_rate=1e-3,
             momentum=0.5,
             grad_norm_by_filters=False,
             grad_clip=0.0,
@@ -44,6 +45,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="textures/brick", image_size=64, batch_size=1, split="train", crop=False)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=300, log_every=50, checkpoint_every=100, num_samples=16, seed=0)
+        dict(steps=600, log_every=50, checkpoint_every=200, num_samples=16, seed=0)
     )
     return c
