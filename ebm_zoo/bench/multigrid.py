@@ -4,7 +4,8 @@ Rows (medians over repeats, in one process):
 - `tf_train_iter`: one learning iteration of `multigrid_celeba` (grids 1/4/16/64, batch 100,
   T = 30, batch-statistics BN, official sampler) — quick mode: batch 8, T = 3.
 - `tf_sampler_64` / `tf_sampler_64_xla`: T official sampler steps under the 64×64 net, compiled
-  tf.function without / with XLA; Langevin steps/s and achieved GFLOP/s (a step ≈ forward +
+  tf.function without / with XLA (the XLA row in quick mode only: ~10× slower than plain
+  tf.function there, which is why the model's `jit_compile` defaults to False); Langevin steps/s and achieved GFLOP/s (a step ≈ forward +
   input-gradient ≈ 2 × forward FLOPs) as a fraction of the measured matmul rate.
 - `torch_sampler_64`: the same net (conv → BatchNorm in training mode → LeakyReLU(0.2), Dense 1)
   and the same update x ← clip(x + δ²/2·∂f/∂x, 0, 255) in PyTorch (CPU), and the TF/PyTorch ratio
@@ -54,7 +55,7 @@ def _tf_rows(quick: bool, matmul_gflops: float, batch: int, steps: int, repeats:
     x0 = tf.constant(rng.random((batch, 64, 64, 3)).astype(np.float32) * 255.0)
     seed = tf.constant([0, 0])
     fwd = forward_flops(layer_spec(64), 64, 3)
-    for xla in (False, True):
+    for xla in (False, True) if quick else (False,):
         fn = tf.function(lambda x: model.run_sampler(2, x, seed).samples, jit_compile=xla)
         name = "tf_sampler_64_xla" if xla else "tf_sampler_64"
         try:
@@ -126,7 +127,7 @@ def _torch_sampler_subprocess(batch: int, steps: int, repeats: int) -> float | N
 
 
 def run(quick: bool, matmul_gflops: float) -> list[dict]:
-    batch, steps, repeats = (8, 3, 3) if quick else (100, 30, 3)
+    batch, steps, repeats = (8, 3, 3) if quick else (100, 30, 2)
     rows = _tf_rows(quick, matmul_gflops, batch, steps, repeats)
     t_torch = _torch_sampler_subprocess(batch, steps, repeats)
     if t_torch is None:
