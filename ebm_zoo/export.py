@@ -12,10 +12,12 @@ Signatures (images are float32 NHWC in [0, 1]):
   energy            same as serving_default
   sample            num_samples int32 [], seed int32 [], num_steps int32 []
                                                             -> {"images": [num_samples, H, W, C]}
-                    (MCMC families: num_steps Langevin steps, 0 <= num_steps <= max_steps,
-                    max_steps = 4x the model's default; -1 = the model's default)
+                    num_steps = -1: the model's own sampler and settings, exactly
+                    `model.sample(num_samples, seed=seed)`; 0 <= num_steps <= max_steps
+                    (= 4x the default): that many Langevin / flow steps (per grid for
+                    multi-grid). Families without a step count (VAPO's ODE) accept only -1.
   sample_from_noise noise float32 [N, H, W, C] (standard normal), seed, num_steps
-                    -> {"images"}: row i depends only on noise row i (descriptor)
+                    -> {"images"}: row i depends only on noise row i (descriptor, wgcn)
   reconstruct       images -> {"images"}                     (families with `reconstruct`)
   inpaint           images, mask float32 [N, H, W, 1|C] (1 = pixel to fill), seed
                     -> {"images"}                            (families with `inpaint`)
@@ -58,36 +60,46 @@ def _seed_pair(seed: tf.Tensor) -> tf.Tensor:
 
 
 class _Sampler:
-    """A traceable sampler: fn(n or noise, seed [2], num_steps []) -> internal images, plus the
-    static bound on num_steps and the default (None when the family has no step count)."""
+    """How a family is sampled inside a SavedModel.
 
-    def __init__(
-        self,
-        from_count: Callable,
-        from_noise: Callable | None,
-        noise_shape: tuple[int, ...] | None,
-        default_steps: int | None,
-        max_steps: int | None,
-    ):
-        self.from_count = from_count
-        self.from_noise = from_noise
-        self.noise_shape = noise_shape
+    default(n, seed [2]) -> internal images: the model's own `_sample` (so num_steps = -1
+      reproduces `model.sample(n, seed)` exactly).
+    steps(n, seed, num_steps) -> internal images with a tensor number of steps, or None when the
+      family's sampler has no step count (the signature then accepts only num_steps = -1).
+    noise(z, seed, num_steps) -> internal images from given start noise z, or None.
+    """
+
+    def __init__(self, model, steps=None, noise=None, noise_shape=None, default_steps=None):
+        self.default = lambda n, seed: model._sample(n, seed)
+        self.steps, self.noise, self.noise_shape = steps, noise, noise_shape
         self.default_steps = default_steps
-        self.max_steps = max_steps
+        self.max_steps = MAX_STEPS_FACTOR * max(int(default_steps), 1) if default_steps is not None else None
+
+
+def _step_loop(x, num_steps, max_steps, seed, step):
+    """x after `num_steps` (tensor) applications of step(x, seed_t); step t uses fold_in(seed, t)."""
+    _, x = tf.while_loop(
+        lambda t, _: t < num_steps,
+        lambda t, x: (t + 1, step(x, distribute.split_seed(seed, t))),
+        (tf.constant(0, tf.int32), x),
+        maximum_iterations=max_steps,
+    )
+    return x
 
 
 def _descriptor_sampler(model) -> _Sampler:
-    """Mirrors Descriptor._sample with a tensor num_steps (bounded by a static max_steps)."""
-    default = int(model.num_steps)
-    max_steps = max(MAX_STEPS_FACTOR * default, 1)
+    """Descriptor: Langevin with a tensor num_steps; any K gives exactly `model.sample(n, seed,
+    num_steps=K)` (the chain noise of step t depends only on (seed, t))."""
+    default = int(getattr(model, "sample_steps", model.num_steps))
     size = int(model.synth_size)
+    sampler = _Sampler(model, default_steps=default, noise_shape=(size, size, model.channels))
 
     def chain(x0, seed, num_steps):
         return langevin(
             model._energy,
             x0,
             num_steps=num_steps,
-            max_steps=max_steps,
+            max_steps=sampler.max_steps,
             step_size=model.step_size,
             seed=distribute.split_seed(seed, 1),
             noise_scale=model.noise_scale,
@@ -101,41 +113,95 @@ def _descriptor_sampler(model) -> _Sampler:
         lo, hi = model.internal_range
         return tf.clip_by_value(x, lo, hi) if model.clip_pixels else x
 
-    def from_count(n, seed, num_steps):
+    def steps(n, seed, num_steps):
         z = tf.random.stateless_normal(tf.stack([n, size, size, model.channels]), seed)
         return chain(start(z), seed, num_steps)
 
-    def from_noise(z, seed, num_steps):
-        return chain(start(z), seed, num_steps)
-
-    return _Sampler(from_count, from_noise, (size, size, model.channels), default, max_steps)
-
-
-def _generic_sampler(model) -> _Sampler:
-    """Families that provide `serving_sample(n, seed, num_steps, max_steps)` (tensor arguments)
-    themselves; otherwise `_sample(n, seed)` with the family's default settings."""
-    if hasattr(model, "serving_sample"):
-        default = int(getattr(model, "num_steps", 0)) or None
-        max_steps = MAX_STEPS_FACTOR * default if default else None
-
-        def from_count(n, seed, num_steps):
-            return model.serving_sample(n, seed, num_steps=num_steps, max_steps=max_steps)
-
-        return _Sampler(from_count, None, None, default, max_steps)
-
-    def from_count(n, seed, num_steps):
-        del num_steps
-        return model._sample(n, seed)
-
-    return _Sampler(from_count, None, None, None, None)
+    sampler.steps = steps
+    sampler.noise = lambda z, seed, num_steps: chain(start(z), seed, num_steps)
+    return sampler
 
 
-SAMPLERS: dict[str, Callable] = {"descriptor": _descriptor_sampler}
+def _wgcn_sampler(model) -> _Sampler:
+    """wGCN: the implicit flow run one step at a time, K = num_steps (a tensor). Same start as
+    `model.sample`; step t's noise comes from fold_in(seed, t) one level down, so an explicit K
+    gives a chain of the same law as `model.sample(n, seed, num_steps=K)`, not the same pixels."""
+    default = int(getattr(model, "sample_steps", model.num_steps))
+    size = int(model.synth_size)
+    sampler = _Sampler(model, default_steps=default, noise_shape=(size, size, model.channels))
+
+    def one(x, seed):
+        return model.run_langevin(x, seed, num_steps=1).samples
+
+    def from_start(x0, seed, num_steps):
+        return _step_loop(x0, num_steps, sampler.max_steps, distribute.split_seed(seed, 1), one)
+
+    def steps(n, seed, num_steps):
+        x0 = model._init_noise(n, size, seed)
+        if model.chain_init == "zeros":
+            x0 = tf.zeros_like(x0)
+        return from_start(x0, seed, num_steps)
+
+    def noise(z, seed, num_steps):
+        lo, hi = model.internal_range
+        x0 = model.ref_sigma * z
+        x0 = tf.clip_by_value(x0, lo, hi) if model.clip_pixels else x0
+        return from_start(x0, seed, num_steps)
+
+    sampler.steps, sampler.noise = steps, noise
+    return sampler
+
+
+def _ggcn_sampler(model) -> _Sampler:
+    """GGCN: h ~ N(0, I) -> G(h) -> K wGCN steps, K a tensor (0 = generator only), run one step
+    at a time (same law as `model.sample(n, seed, num_steps=K)`, different noise stream)."""
+    sampler = _Sampler(model, default_steps=int(model.num_steps))
+
+    def steps(n, seed, num_steps):
+        h = tf.random.stateless_normal(
+            tf.concat([[n], tf.constant(list(model.latent_shape), tf.int32)], 0), seed
+        )
+        x0 = model.generator(h, training=False)
+        one = lambda x, s: model.flow(x, s, num_steps=1).samples  # noqa: E731
+        return _step_loop(x0, num_steps, sampler.max_steps, distribute.split_seed(seed, 1), one)
+
+    sampler.steps = steps
+    return sampler
+
+
+def _multigrid_sampler(model) -> _Sampler:
+    """Multi-grid: coarse-to-fine, K = num_steps sampler steps at every grid (a tensor), run one
+    step at a time (same law as `model.sample(n, seed, num_steps=K)`, different noise stream)."""
+    from ebm_zoo.models.multigrid import up_sample
+
+    sampler = _Sampler(model, default_steps=int(model.num_steps))
+
+    def steps(n, seed, num_steps):
+        x = model._start_colours(n, distribute.split_seed(seed, 1000))
+        prev = 1
+        for k, size in enumerate(model.net_grids):
+            x = up_sample(x, size // prev)
+            one = lambda x, s, k=k: model.run_sampler(k, x, s, num_steps=1).samples  # noqa: E731
+            x = _step_loop(x, num_steps, sampler.max_steps, distribute.split_seed(seed, k), one)
+            prev = size
+        return x
+
+    sampler.steps = steps
+    return sampler
+
+
+SAMPLERS: dict[str, Callable] = {
+    "descriptor": _descriptor_sampler,
+    "wgcn": _wgcn_sampler,
+    "ggcn": _ggcn_sampler,
+    "multigrid": _multigrid_sampler,
+}
 
 
 def make_sampler(model) -> _Sampler:
-    """The serving sampler of a model's family (see SAMPLERS)."""
-    return SAMPLERS.get(model.family, _generic_sampler)(model)
+    """The serving sampler of a model's family (SAMPLERS; other families: default settings only)."""
+    make = SAMPLERS.get(model.family)
+    return make(model) if make is not None else _Sampler(model)
 
 
 def _tf_variables(model) -> list[tf.Variable]:
@@ -162,17 +228,21 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
 
     sampler = make_sampler(model)
 
-    def steps_of(num_steps):
-        if sampler.max_steps is None:
-            return num_steps
-        steps = tf.where(num_steps < 0, tf.constant(sampler.default_steps, tf.int32), num_steps)
-        check = tf.debugging.assert_less_equal(
-            steps,
-            tf.constant(sampler.max_steps, tf.int32),
-            message=f"num_steps must be <= max_steps={sampler.max_steps} (-1 = default {sampler.default_steps})",
-        )
-        with tf.control_dependencies([check]):
-            return tf.identity(steps)
+    def checked_steps(num_steps):
+        if sampler.steps is None:
+            ok = tf.debugging.assert_equal(
+                num_steps,
+                -1,
+                message=f"this {model.family} SavedModel samples with the model's own settings: pass num_steps=-1",
+            )
+        else:
+            ok = tf.debugging.assert_less_equal(
+                num_steps,
+                tf.constant(sampler.max_steps, tf.int32),
+                message=f"num_steps must be <= max_steps={sampler.max_steps} (-1 = default {sampler.default_steps})",
+            )
+        with tf.control_dependencies([ok]):
+            return tf.identity(num_steps)
 
     @tf.function(
         input_signature=[
@@ -184,7 +254,16 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
     def sample(num_samples, seed, num_steps):
         check = tf.debugging.assert_positive(num_samples, message="num_samples must be > 0")
         with tf.control_dependencies([check]):
-            x = sampler.from_count(num_samples, _seed_pair(seed), steps_of(num_steps))
+            num_steps = checked_steps(num_steps)
+            pair = _seed_pair(seed)
+            if sampler.steps is None:
+                x = sampler.default(num_samples, pair)
+            else:
+                x = tf.cond(
+                    num_steps < 0,
+                    lambda: sampler.default(num_samples, pair),
+                    lambda: sampler.steps(num_samples, pair, num_steps),
+                )
         return {"images": model.from_internal(x)}
 
     signatures = {
@@ -195,7 +274,7 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
     module.energy = energy
     module.sample = sample
 
-    if sampler.from_noise is not None:
+    if sampler.noise is not None:
 
         @tf.function(
             input_signature=[
@@ -205,7 +284,9 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
             ]
         )
         def sample_from_noise(noise, seed, num_steps):
-            x = sampler.from_noise(noise, _seed_pair(seed), steps_of(num_steps))
+            steps = checked_steps(num_steps)
+            steps = tf.where(steps < 0, tf.constant(sampler.default_steps, tf.int32), steps)
+            x = sampler.noise(noise, _seed_pair(seed), steps)
             return {"images": model.from_internal(x)}
 
         signatures["sample_from_noise"] = sample_from_noise.get_concrete_function()
@@ -230,8 +311,9 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
             ]
         )
         def inpaint(images, mask, seed):
-            x = model._inpaint_internal(model.to_internal(images), mask, _seed_pair(seed))
-            return {"images": model.from_internal(x)}
+            pair = _seed_pair(seed) + tf.constant([0, 1], tf.int32)  # model.inpaint's [seed, 1]
+            filled = model.from_internal(model._inpaint_internal(model.to_internal(images), mask, pair))
+            return {"images": tf.where(tf.broadcast_to(mask, tf.shape(images)) > 0.5, filled, images)}
 
         signatures["inpaint"] = inpaint.get_concrete_function()
         module.inpaint = inpaint

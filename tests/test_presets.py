@@ -349,6 +349,15 @@ TINY_OVERRIDES = {
         "model.num_chains": 2,
         "model.num_steps": 2,
     },
+    "ggcn": {
+        "model.image_size": 16,
+        "model.gen_filters": 16,
+        "model.gen_min_filters": 8,
+        "model.latent_shape": [4, 4, 4],
+        "model.score_layers": [[8, 4, 2], [8, 4, 2]],
+        "model.num_steps": 2,
+        "model.trace_points": 2,
+    },
 }
 
 
@@ -368,8 +377,10 @@ def _tiny_celeba_config(info: PresetInfo, data_dir: str):
     return cfg
 
 
-@pytest.mark.parametrize("family", ["descriptor"])
+@pytest.mark.parametrize("family", ["descriptor", pytest.param("ggcn", marks=pytest.mark.slow)])
 def test_mock_celeba_train_export_load_loop(family, home, celeba_dir, tmp_path, monkeypatch):
+    """ggcn: the registered ggcn_celeba preset (config ggcn_celeba, tiny overrides); descriptor:
+    no CelebA config exists for it, so a test-only registration of the texture config."""
     import tensorflow_datasets as tfds
 
     from ebm_zoo import training

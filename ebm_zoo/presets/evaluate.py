@@ -54,9 +54,11 @@ class Generative:
         train_cfg = self.metadata.get("train_config") or info.get("train_config") or {}
         data = dict(train_cfg.get("data") or {})
         self.dataset = self.metadata.get("dataset") or data.get("name")
-        self.data_options = {
-            k: v for k, v in data.items() if k not in ("name", "image_size", "batch_size", "split")
-        }
+        # Per-dataset options of the training data (e.g. crop=False); arguments that the evaluation
+        # sets itself (size, channels, split, order, data_dir) are not copied.
+        own = ("name", "image_size", "batch_size", "split", "channels", "shuffle", "repeat", "seed", "limit")
+        own += ("data_dir", "drop_remainder", "skip_batches")
+        self.data_options = {k: v for k, v in data.items() if k not in own}
 
     @property
     def is_mcmc(self) -> bool:
@@ -173,7 +175,6 @@ def reference_images(
             f"{gen.handle} does not record its data set; pass --dataset (e.g. --dataset=digits)."
         )
     options = dict(gen.data_options) if name == gen.dataset else {}
-    options.pop("data_dir", None)
     note = None
     if options.get("crop") is False and split == "test":
         # A set used whole (e.g. one texture image resized) has no held-out images: the model is
