@@ -177,7 +177,7 @@ def test_official_sampler_step_is_clipped_gradient_ascent_on_f():
     assert np.abs(got - x0.numpy()).max() > 0
 
 
-def test_pcd_chains_persist_and_cd_chains_restart_at_data():
+def test_pcd_chains_persist_and_cd_chains_restart_at_data(tmp_path):
     b1, b2 = images(seed=10), images(seed=11)
     expected = float(np.mean(np.abs(b2 - b1)) * 255.0)
     pcd = tiny(mode="pcd", num_steps=0)
@@ -185,6 +185,16 @@ def test_pcd_chains_persist_and_cd_chains_restart_at_data():
     # T = 0: synth = chain state = batch 1 at step 2 (Keras reports the mean over both steps).
     np.testing.assert_allclose(2 * logs["abs_err_8"], expected, rtol=1e-4)
     np.testing.assert_allclose(pcd.chains.states.numpy(), b1 * 255.0, rtol=1e-6)
+    # checkpoint_items covers nets, every optimizer, the chains and the colour bank.
+    path = tf.train.Checkpoint(**pcd.checkpoint_items()).save(str(tmp_path / "ckpt"))
+    restored = tiny(mode="pcd", num_steps=0)
+    tf.train.Checkpoint(**restored.checkpoint_items()).restore(path).assert_existing_objects_matched()
+    for a, b in zip(pcd.variables, restored.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(pcd.grid_optimizers, restored.grid_optimizers):
+        assert int(b.iterations.numpy()) == int(a.iterations.numpy()) == 2
+        for va, vb in zip(a.variables, b.variables):
+            np.testing.assert_array_equal(va.numpy(), vb.numpy())
     cd = tiny(mode="cd", num_steps=0)
     assert fit_steps(cd, [b1, b2])["abs_err_8"] == 0.0
 
