@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from ebm_zoo import config as config_lib
+from ebm_zoo import distribute
 from ebm_zoo.models import build_model
 from ebm_zoo.models.multigrid import (
     MultiGrid,
@@ -197,6 +198,25 @@ def test_pcd_chains_persist_and_cd_chains_restart_at_data(tmp_path):
             np.testing.assert_array_equal(va.numpy(), vb.numpy())
     cd = tiny(mode="cd", num_steps=0)
     assert fit_steps(cd, [b1, b2])["abs_err_8"] == 0.0
+
+
+def test_langevin_sampler_step_has_reference_term_and_noise():
+    model = tiny(num_steps=1, sampler="langevin", ref_sigma=20.0)
+    x0 = tf.constant(np.random.default_rng(6).random((4, 2, 2, 1)).astype(np.float32) * 200.0 + 20.0)
+    seed = tf.constant([3, 4])
+    with tf.GradientTape() as tape:
+        tape.watch(x0)
+        f = tf.reduce_sum(model.grid_score(0, x0))
+    grad_f = tape.gradient(f, x0).numpy()
+    z = tf.random.stateless_normal(x0.shape, distribute.split_seed(seed, 0)).numpy()
+    delta, x = 0.3, x0.numpy()
+    want = np.clip(x - 0.5 * delta**2 * (x / 20.0**2 - grad_f) + delta * z, 0.0, 255.0)
+    got = model.run_sampler(0, x0, seed).samples.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    # The energy used by the sampler includes the Gaussian reference term.
+    e = model.grid_energy(0, x0).numpy()
+    ref = (x.reshape(4, -1) ** 2).sum(1) / (2 * 20.0**2)
+    np.testing.assert_allclose(e, -model.grid_score(0, x0).numpy() + ref, rtol=1e-5)
 
 
 def test_colour_bank_starts_samples_at_training_mean_colours():
