@@ -4,6 +4,7 @@
     python tools/experiments/multigrid_compare.py --seeds=0,1 --steps=300 \
         --runs=multigrid_cpu,multigrid_cd_cpu,multigrid_pcd_cpu,multigrid_cpu:norm=none
     python tools/experiments/multigrid_compare.py --steps=4 --num_samples=16 --out=/tmp/smoke.json
+    python tools/experiments/multigrid_compare.py --table_from=docs/images/multigrid_compare.json,...
 
 Every run trains a config from configs/ (a run is `config[:key=value;key=value]`, the keys being
 model constructor arguments) for the same number of iterations on the config's dataset, then:
@@ -37,6 +38,7 @@ flags.DEFINE_string("inpaint_split", "test", "Images to inpaint.")
 flags.DEFINE_list("masks", ["center", "random", "left"], "Mask kinds for inpainting.")
 flags.DEFINE_string("out", "docs/images/multigrid_compare.json", "JSON output.")
 flags.DEFINE_string("png_dir", "docs/images", "Directory of the PNG grids ('' = none).")
+flags.DEFINE_list("table_from", [], "Only print the table of these result JSONs (no training).")
 
 
 def parse_run(spec: str) -> tuple[str, dict]:
@@ -85,6 +87,13 @@ def train_one(spec: str, seed: int, steps: int):
 
 def main(argv):
     del argv
+    if FLAGS.table_from:
+        rows = []
+        for path in FLAGS.table_from:
+            with open(path) as f:
+                rows += [dict(r, run=f"{r['run']} ({r['steps']} it.)") for r in json.load(f)["rows"]]
+        print_table(rows)
+        return
     from ebm_zoo.data import load_array
     from ebm_zoo.metrics import evaluate_samples
     from ebm_zoo.models.multigrid import make_mask, masked_psnr, mean_colour_fill
