@@ -12,11 +12,29 @@ Rows (all on untrained models: sampling cost depends on the architecture, not th
 
 ``ratio_vs_descriptor`` = seconds / seconds of ``descriptor_T`` (< 1: faster than the descriptor).
 Image size and nets come from `configs/ggcn_cpu.py` (16×16 gray), batch 100 for sampling.
+Each row also reports ``median_cpu_s``, the process CPU time per call (all threads): on a machine
+shared with other jobs it varies far less than wall-clock time. The XLA / no-XLA train steps are
+timed interleaved, so both see the same load.
 """
 
 from __future__ import annotations
 
-from ebm_zoo.bench import median, time_fn
+import time
+
+from ebm_zoo.bench import median
+
+
+def _time(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """(median wall seconds, median process CPU seconds) of `repeats` calls after `warmup`."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return median(wall), median(cpu)
 
 
 def _models(num_steps_descriptor: int):
@@ -62,8 +80,10 @@ def run(quick: bool, matmul_gflops: float) -> list[dict]:
     rows = []
 
     def add(name, fn, steps, **extra):
-        secs = median(time_fn(fn, repeats=repeats, warmup=1))
-        rows.append(dict(name=name, steps=steps, median_s=secs, s_per_100=secs * 100 / n, **extra))
+        secs, cpu = _time(fn, repeats)
+        rows.append(
+            dict(name=name, steps=steps, median_s=secs, median_cpu_s=cpu, s_per_100=secs * 100 / n, **extra)
+        )
 
     add("descriptor_T", _sampler(desc, n), t_desc, J=1)
     add("wgcn_T", _sampler(wgcn, n), t_desc, J=wgcn.implicit_iters)
@@ -76,10 +96,25 @@ def run(quick: bool, matmul_gflops: float) -> list[dict]:
 
     batch = int(cfg.data.batch_size)
     images = tf.random.stateless_uniform([batch, ggcn.image_size, ggcn.image_size, ggcn.channels], [0, 3])
+    steps = {jit: tf.function(ggcn.train_step, jit_compile=jit) for jit in (False, True)}
+    for step in steps.values():  # compile both first
+        step(images)["loss"].numpy()
+    times = {False: ([], []), True: ([], [])}
+    for _ in range(repeats * 2):
+        for jit, step in steps.items():
+            wall, cpu = _time(lambda step=step: step(images)["loss"].numpy(), repeats=1, warmup=0)
+            times[jit][0].append(wall)
+            times[jit][1].append(cpu)
     for jit in (False, True):
-        step = tf.function(ggcn.train_step, jit_compile=jit)
-        secs = median(time_fn(lambda step=step: step(images)["loss"].numpy(), repeats=repeats, warmup=1))
-        name = "ggcn_train_step_xla" if jit else "ggcn_train_step"
-        rows.append(dict(name=name, steps=k, median_s=secs, batch=batch))
+        rows.append(
+            dict(
+                name="ggcn_train_step_xla" if jit else "ggcn_train_step",
+                steps=k,
+                median_s=median(times[jit][0]),
+                median_cpu_s=median(times[jit][1]),
+                batch=batch,
+            )
+        )
     rows[-1]["ratio_vs_no_xla"] = rows[-1]["median_s"] / rows[-2]["median_s"]
+    rows[-1]["cpu_ratio_vs_no_xla"] = rows[-1]["median_cpu_s"] / rows[-2]["median_cpu_s"]
     return rows

@@ -8,14 +8,15 @@ the shipped feature extractor (ebm_zoo.metrics.evaluate_samples).
     python tools/experiments/ggcn_amortisation.py --budget_cpu_seconds=300 \
         --out_json=/tmp/ggcn_amortisation.json --image_dir=docs/images
 
-Models: GGCN (configs/ggcn_cpu.py), the descriptor with the same energy net (object mode,
-persistent chains, T = 30 Langevin steps), wGCN (configs/wgcn_cpu.py) and, when present, the
-multi-grid model (configs/multigrid_cpu.py).
+Models: GGCN (configs/ggcn_cpu.py), wGCN (configs/wgcn_cpu.py: the same energy net as GGCN,
+persistent chains, T = 20 implicit steps), the descriptor (= wgcn_cpu with explicit Langevin) and,
+when present, the multi-grid model (configs/multigrid_cpu.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -61,23 +62,16 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def descriptor_faces_config():
-    """The descriptor on LFW faces 16×16 with the GGCN's energy net (our comparison setting)."""
+    """The descriptor = `wgcn_cpu` with explicit Langevin: same net, pixel scale, σ, τ, T, noise
+    and optimizer; only the sampler differs (MODELS.md §1 update, J = 1)."""
     from ebm_zoo.config import get_config
 
-    ggcn = get_config("ggcn_cpu")
-    cfg = get_config("descriptor_texture")
-    cfg.model.update(
-        dict(
-            image_size=16,
-            mode="object",
-            layers=[list(v) for v in ggcn.model.score_layers],
-            activation=ggcn.model.score_activation,
-            num_chains=30,
-            synth_size=16,
-            num_steps=30,
-        )
-    )
-    cfg.data = ggcn.data
+    cfg = get_config("wgcn_cpu")
+    tau = cfg.model.tau
+    for key in ("tau", "implicit_iters", "solver", "trace_points"):
+        del cfg.model[key]
+    cfg.model.family = "descriptor"
+    cfg.model.step_size = math.sqrt(2 * tau)
     return cfg
 
 
@@ -89,7 +83,7 @@ def model_setups():
         "ggcn": (get_config("ggcn_cpu"), [("K=0 (generator)", {"num_steps": 0}), ("K=10", {})]),
         "descriptor": (
             descriptor_faces_config(),
-            [("T=30 from noise", {}), ("T=300 from noise", {"num_steps": 300})],
+            [("T=20 from noise", {}), ("T=200 from noise", {"num_steps": 200})],
         ),
         "wgcn": (get_config("wgcn_cpu"), [("T=20, J=3", {}), ("T=200, J=3", {"num_steps": 200})]),
     }
@@ -172,7 +166,7 @@ def run_model(name, cfg, samplers, reference, metrics, results):
         results["rows"].append(row)
         print(row)
         if FLAGS.image_dir:
-            tag = label.split(" ")[0].replace("=", "").replace(",", "")
+            tag = "".join(ch for ch in label.split(" ")[0] if ch.isascii() and ch.isalnum())
             path = os.path.join(FLAGS.image_dir, f"ggcn_amortisation_{name}_{tag}.png")
             image_utils.save_grid(samples[:36], path)
 
