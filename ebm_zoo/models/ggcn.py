@@ -12,7 +12,7 @@ i.e. x_{k+1} = prox_{τE}(x_k + √(2τ)·s·z). Two solvers with the same fixed
   solver="fixed_point"  x⁽ʲ⁺¹⁾ = x_k + √(2τ)sz − τ∇E(x⁽ʲ⁾)            (MODELS.md's text; J = 1 is
                         ordinary Langevin). Converges only when τ·Lip(∇E) < 1 — *stricter* than
                         the explicit step's τ·Lip(∇E) < 2, so on its own it cannot stabilise a
-                        step size at which Langevin is unstable (tests/test_wgcn.py shows both).
+                        step size at which Langevin is unstable (tests/test_wgcn_flow.py shows both).
   solver="split"        x⁽ʲ⁺¹⁾ = (x_k + √(2τ)sz + τ∇f(x⁽ʲ⁾)) / (1 + τ/σ²)   (our default): the
                         Gaussian reference term, whose stiffness 1/σ² is what makes Langevin blow
                         up, is solved in closed form; only ∇f is iterated. With ReLU-type nets f is
@@ -31,7 +31,8 @@ The mean energy of the particles before the first and after every step is record
 
 both from the same x̃, each with its own optimizer. Sampling: h → G(h) → K steps (K = 0: fast path).
 
-Internal pixel scale: [−1, 1] (the generator ends in tanh).
+Internal pixel scale: GGCN [−1, 1] (the generator ends in tanh); WGCN the Descriptor's
+(`pixel_scale`, `pixel_offset`).
 """
 
 from __future__ import annotations
