@@ -88,11 +88,12 @@ def _step_loop(x, num_steps, max_steps, seed, step):
 
 
 def _descriptor_sampler(model) -> _Sampler:
-    """Descriptor: Langevin with a tensor num_steps; any K gives exactly `model.sample(n, seed,
-    num_steps=K)` (the chain noise of step t depends only on (seed, t))."""
+    """Descriptor and its explicit-Langevin subclasses (short_run): Langevin with a tensor
+    num_steps from the model's own start (`_init_noise`); any K gives exactly
+    `model.sample(n, seed, num_steps=K)` (the noise of step t depends only on (seed, t))."""
     default = int(getattr(model, "sample_steps", model.num_steps))
     size = int(model.synth_size)
-    sampler = _Sampler(model, default_steps=default, noise_shape=(size, size, model.channels))
+    sampler = _Sampler(model, default_steps=default)
 
     def chain(x0, seed, num_steps):
         return langevin(
@@ -106,19 +107,23 @@ def _descriptor_sampler(model) -> _Sampler:
             clip=model._clip(),
         ).samples
 
-    def start(z):
-        if model.chain_init == "zeros":
-            return tf.zeros_like(z)
-        x = model.ref_sigma * z
-        lo, hi = model.internal_range
-        return tf.clip_by_value(x, lo, hi) if model.clip_pixels else x
-
     def steps(n, seed, num_steps):
-        z = tf.random.stateless_normal(tf.stack([n, size, size, model.channels]), seed)
-        return chain(start(z), seed, num_steps)
+        x0 = model._init_noise(n, size, seed)
+        if model.chain_init == "zeros":
+            x0 = tf.zeros_like(x0)
+        return chain(x0, seed, num_steps)
 
     sampler.steps = steps
-    sampler.noise = lambda z, seed, num_steps: chain(start(z), seed, num_steps)
+    if model.family == "descriptor":  # start = σ·z clipped: a client can send z itself
+
+        def noise(z, seed, num_steps):
+            if model.chain_init == "zeros":
+                return chain(tf.zeros_like(z), seed, num_steps)
+            x = model.ref_sigma * z
+            lo, hi = model.internal_range
+            return chain(tf.clip_by_value(x, lo, hi) if model.clip_pixels else x, seed, num_steps)
+
+        sampler.noise, sampler.noise_shape = noise, (size, size, model.channels)
     return sampler
 
 
@@ -192,6 +197,7 @@ def _multigrid_sampler(model) -> _Sampler:
 
 SAMPLERS: dict[str, Callable] = {
     "descriptor": _descriptor_sampler,
+    "short_run": _descriptor_sampler,
     "wgcn": _wgcn_sampler,
     "ggcn": _ggcn_sampler,
     "multigrid": _multigrid_sampler,
@@ -322,7 +328,27 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
     return module, signatures, info
 
 
-def export_savedmodel(model, path: str | os.PathLike, metadata: dict | None = None) -> str:
+def check_batch_independence(model, num_images: int = 3, rtol: float = 1e-4) -> None:
+    """Raises EbmZooError if the energy of an image depends on the other images of its batch
+    (batch-statistics normalisation), which a served model must not do (DESIGN.md, "Export")."""
+    import numpy as np
+
+    x = np.random.default_rng(0).uniform(size=(num_images, *model.image_shape)).astype(np.float32)
+    batch = np.asarray(model.energy(x))
+    alone = np.array([np.asarray(model.energy(x[i : i + 1]))[0] for i in range(num_images)])
+    scale = float(np.max(np.abs(batch))) or 1.0
+    if not np.allclose(alone, batch, rtol=rtol, atol=rtol * scale):
+        raise EbmZooError(
+            f"{type(model).__name__}'s energies depend on the other images of the batch (alone "
+            f"{alone.tolist()} vs in one batch {batch.tolist()}): its nets use batch statistics, so a "
+            "served answer would change with the request. Train a batch-independent variant (e.g. "
+            "--model=multigrid_layer_cpu, norm='layer') or pass allow_batch_dependent=True to export anyway."
+        )
+
+
+def export_savedmodel(
+    model, path: str | os.PathLike, metadata: dict | None = None, allow_batch_dependent: bool = False
+) -> str:
     """Writes `model` as a SavedModel with serving signatures (module docstring); returns the
     version directory written.
 
@@ -330,6 +356,8 @@ def export_savedmodel(model, path: str | os.PathLike, metadata: dict | None = No
       model: an ebm_zoo EnergyModel with built variables.
       path: `<base>/<version>` (a path not ending in a number gets `/1`).
       metadata: extra facts for assets.extra/ebm_zoo.json (e.g. the preset's metadata).
+      allow_batch_dependent: export even if energies depend on the rest of the batch
+        (`check_batch_independence` refuses such models by default).
     """
     import keras
 
@@ -339,6 +367,8 @@ def export_savedmodel(model, path: str | os.PathLike, metadata: dict | None = No
         raise EbmZooError(
             f"{type(model).__name__} has no variables yet; build it first (model.build_all() or one energy call)."
         )
+    if not allow_batch_dependent:
+        check_batch_independence(model)
     out = version_path(path)
     if out.exists() and any(out.iterdir()):
         raise EbmZooError(

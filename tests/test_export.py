@@ -212,3 +212,16 @@ def test_every_family_exports(config_name, tmp_path):
         )
     if hasattr(model, "reconstruct"):
         assert "reconstruct" in loaded.signatures
+
+
+def test_batch_dependent_model_is_refused(tmp_path):
+    from ebm_zoo import config as config_lib
+
+    cfg = config_lib.get_config("multigrid_cpu").model
+    if cfg.get("norm", "batch") != "batch":
+        pytest.skip("multigrid_cpu no longer uses batch statistics")
+    model = build_model(cfg)
+    files.build_variables(model)
+    with pytest.raises(EbmZooError, match="depend on the other images of the batch"):
+        export_savedmodel(model, tmp_path / "mg")
+    assert not (tmp_path / "mg").exists()

@@ -12,6 +12,7 @@ import pytest
 
 import ebm_zoo
 from ebm_zoo import presets
+from ebm_zoo.export import check_batch_independence
 from ebm_zoo.presets import files, loader
 from ebm_zoo.presets.registry import PRESETS, PresetInfo
 from ebm_zoo.utils.checks import EbmZooError
@@ -318,6 +319,7 @@ def test_shipped_presets_load(monkeypatch):
         assert model.preset_metadata["weights_sha256"] == PRESETS[name].sha256
         x = np.full((1, *model.image_shape), 0.5, np.float32)
         assert np.isfinite(model.energy(x).numpy()).all()
+        check_batch_independence(model)  # servable: no batch statistics
 
 
 # ----------------------------------------------------------------------------------------------
