@@ -50,6 +50,37 @@ PRESETS: dict[str, PresetInfo] = dict(
             weights="package",
             sha256="4da21e06b064f7f828b1372c24a0b306945861a0762bf55744c32ba23dcaec52",
         ),
+        _p(
+            "multigrid_lfw",
+            "Multi-grid generative ConvNets (Gao et al. 2018) on LFW faces (scikit-image), 16x16 gray, "
+            "grids 1/4/16, per-image norm (servable)",
+            "multigrid",
+            "multigrid_layer_cpu",
+            "lfw_faces",
+            16,
+            weights="package",
+            sha256="554703fc02b65fc4649e7e78380194911a0b25fdf3644e1e9c5abfe95b0b5d7a",
+        ),
+        _p(
+            "wgcn_lfw",
+            "Wasserstein generative ConvNet (wGCN, implicit JKO flow) on LFW faces (scikit-image), 16x16 gray",
+            "wgcn",
+            "wgcn_cpu",
+            "lfw_faces",
+            16,
+            weights="package",
+            sha256="a23c0d13bf9ae8301fad3dc3ef2c0b3896f4d8cbe8c875287a992e6e35e514b5",
+        ),
+        _p(
+            "ggcn_lfw",
+            "Generator-guided generative ConvNet (GGCN) on LFW faces (scikit-image), 16x16 gray",
+            "ggcn",
+            "ggcn_cpu",
+            "lfw_faces",
+            16,
+            weights="package",
+            sha256="e533275bf36da9e966ecf6c51a3b6d0ac448219618b6bf0571ae0391784ae170",
+        ),
         # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
         _p(
             "multigrid_celeba",
