@@ -108,7 +108,10 @@ def main(argv):
             t0 = time.time()
             samples = np.asarray(model.sample(FLAGS.num_samples, seed=1000 + seed))
             sample_s = time.time() - t0
-            gen = evaluate_samples(samples, ref, metrics=("swd", "fd_small"), seed=0)
+            if np.all(np.isfinite(samples)):
+                gen = evaluate_samples(samples, ref, metrics=("swd", "fd_small"), seed=0)
+            else:  # a diverged run: record it instead of stopping the comparison
+                gen = {"swd": float("nan"), "fd_small": float("nan")}
             row = {
                 "run": spec,
                 "seed": seed,
