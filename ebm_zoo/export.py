@@ -218,6 +218,15 @@ def _tf_variables(model) -> list[tf.Variable]:
     return out
 
 
+def _has_reconstruct(model) -> bool:
+    """False for subclasses that disable `reconstruct` (e.g. short-run, which has no reference term)."""
+    try:
+        model._reconstruct(model.to_internal(tf.zeros([1, *model.image_shape])))
+    except EbmZooError:
+        return False
+    return True
+
+
 def serving_module(model) -> tuple[tf.Module, dict, dict]:
     """A tf.Module tracking the model's variables, its signatures {name: concrete function}, and
     the sampler settings {max_steps, default_steps}."""
@@ -298,7 +307,7 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
         signatures["sample_from_noise"] = sample_from_noise.get_concrete_function()
         module.sample_from_noise = sample_from_noise
 
-    if hasattr(model, "reconstruct") and hasattr(model, "_reconstruct"):
+    if hasattr(model, "reconstruct") and hasattr(model, "_reconstruct") and _has_reconstruct(model):
 
         @tf.function(input_signature=[images_spec])
         def reconstruct(images):
