@@ -169,3 +169,16 @@ def test_two_replicas_match_one_replica():
     assert moved > 1e-4
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_restores_both_networks_and_optimizers_before_the_first_step(tmp_path):
+    m = _model()
+    m.train_step(_images())
+    path = tf.train.Checkpoint(**m.checkpoint_items()).save(str(tmp_path / "ckpt"))
+    fresh = _model()
+    tf.train.Checkpoint(**fresh.checkpoint_items()).restore(path).assert_existing_objects_matched()
+    assert int(fresh.optimizer.iterations) == 1 and int(fresh.gen_optimizer.iterations) == 1
+    for a, b in zip(m.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(m.gen_optimizer.variables, fresh.gen_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -118,3 +118,14 @@ def test_bad_flow_arguments_raise_clear_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(EbmZooError, match=match):
         check_flow_args(**args)
+
+
+def test_flow_trace_metrics_points_and_rises():
+    from ebm_zoo.models.ggcn import FlowTraceMetrics
+
+    m = FlowTraceMetrics(num_steps=4, points=3)
+    assert [t.name for t in m.metrics] == ["flow_e00", "flow_e02", "flow_e04", "flow_rises"]
+    m.update(tf.constant([5.0, 4.0, 4.5, 3.0, 2.0]))
+    values = {t.name: float(t.result()) for t in m.metrics}
+    assert values == {"flow_e00": 5.0, "flow_e02": 4.5, "flow_e04": 2.0, "flow_rises": 0.25}
+    assert FlowTraceMetrics(num_steps=0, points=5).metrics == []
