@@ -32,6 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
             w_time=0.1,
             w_align=1.0,
             pixel_reduction="sum",
+            align_time_power=True,
             learning_rate=3e-4,
             beta_1=0.9,
             beta_2=0.999,

@@ -108,7 +108,9 @@ def global_batch_statistic(stat_fn, gamma: tf.Tensor, phi: tf.Tensor) -> tf.Tens
     return value + r * tf.reduce_sum(tf.stop_gradient(weights) * (phi - tf.stop_gradient(phi)))
 
 
-def official_terms(phi, g, g_t, y, eps, t, pixel_reduction: str = "mean") -> dict:
+def official_terms(
+    phi, g, g_t, y, eps, t, pixel_reduction: str = "mean", align_time_power: bool = True
+) -> dict:
     """The four loss terms of the official code (unweighted, local part of the batch).
 
     Args: phi [N]; g, y, eps [N, H, W, C]; g_t, t [N].
@@ -123,7 +125,8 @@ def official_terms(phi, g, g_t, y, eps, t, pixel_reduction: str = "mean") -> dic
     if pixel_reduction == "mean":
         d = tf.cast(tf.shape(gf)[1], dot.dtype)
         dot, sq_norm = dot / d, sq_norm / d
-    denom = tf.pow(tf.norm(gf, axis=1) * tf.norm(vf, axis=1) + 1e-8, t)
+    power = t if align_time_power else tf.zeros_like(t)  # False: plain g·v (flow-matching ablation)
+    denom = tf.pow(tf.norm(gf, axis=1) * tf.norm(vf, axis=1) + 1e-8, power)
     return {
         "corr": global_batch_statistic(correlation, gamma, phi),
         "norm": tf.reduce_mean(sq_norm),
@@ -153,6 +156,8 @@ class VAPO(EnergyModel):
       loss: "official" or "v1".
       w_corr, w_norm, w_time, w_align: weights of the official terms (1, 0.5, 0.1, 1).
       pixel_reduction: "sum" or "mean" over pixels for g² and g·v (see the module docstring).
+      align_time_power: True (official) divides g·v by (‖g‖‖v‖ + 1e-8)^t; False keeps the plain
+        g·v, which with w_corr = w_time = 0 is conditional flow matching (an ablation).
       v1_sigma: σ of the v1 loss.
       t_min: smallest training time (t ~ U(t_min, 1)).
       learning_rate, beta_1, beta_2, epsilon, warmup_steps: Adam with linear warm-up.
@@ -183,6 +188,7 @@ class VAPO(EnergyModel):
         w_time: float = 0.1,
         w_align: float = 1.0,
         pixel_reduction: str = "sum",
+        align_time_power: bool = True,
         v1_sigma: float = 1.0,
         t_min: float = 1e-5,
         learning_rate: float = 1e-4,
@@ -227,6 +233,7 @@ class VAPO(EnergyModel):
         self.loss_name = loss
         self.w_corr, self.w_norm, self.w_time, self.w_align = map(float, (w_corr, w_norm, w_time, w_align))
         self.pixel_reduction = pixel_reduction
+        self.align_time_power = bool(align_time_power)
         self.v1_sigma = float(v1_sigma)
         self.t_min = float(t_min)
         self.learning_rate = float(learning_rate)
@@ -333,7 +340,7 @@ class VAPO(EnergyModel):
         with tf.GradientTape() as tape:
             phi, g, g_t = self._potential_and_grads(self.net, x_t, t, drop_seed)
             if self.loss_name == "official":
-                terms = official_terms(phi, g, g_t, y, eps, t, self.pixel_reduction)
+                terms = official_terms(phi, g, g_t, y, eps, t, self.pixel_reduction, self.align_time_power)
                 loss = (
                     self.w_corr * terms["corr"]
                     + self.w_norm * terms["norm"]
@@ -415,6 +422,7 @@ class VAPO(EnergyModel):
         fn = fn or (lambda t, x: self.velocity(t, x))
         return ode.solve(fn, x0, self.t_start, self.t_end, **settings)
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops and explicit while_loops
     def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
         """Samples [n, H, W, C] in [−1, 1]: x(0) ~ N(0, I) moved by dx/dt = ∇ₓΦ (EMA weights)."""
         settings = self._solver_settings(overrides)
@@ -432,7 +440,7 @@ class VAPO(EnergyModel):
                 res = self._integrate(x0, settings)
                 return self.from_internal(res.state), res.nfe
 
-            self._compiled[key] = tf.function(fn)
+            self._compiled[key] = tf.function(fn, autograph=False)
         images, nfe = self._compiled[key](tf.constant([int(seed), 0], tf.int32))
         return images, int(nfe)
 
@@ -456,7 +464,7 @@ class VAPO(EnergyModel):
         w1 = tf.sin(alpha * theta) / tf.sin(theta)
         zs = w0 * z0[:, None] + w1 * z1[:, None]  # [n, P, D]
         x0 = tf.reshape(zs, [-1, *self.image_shape])
-        x = tf.function(lambda x0: self._integrate(x0, settings).state)(x0)
+        x = tf.function(lambda x0: self._integrate(x0, settings).state, autograph=False)(x0)
         return tf.reshape(self.from_internal(x), [int(n), int(num_points), *self.image_shape])
 
     def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
@@ -479,7 +487,7 @@ class VAPO(EnergyModel):
         m = tf.broadcast_to(m, tf.shape(y))
         settings = self._solver_settings(overrides)
 
-        @tf.function
+        @tf.function(autograph=False)
         def run(y, m):
             eps = tf.random.stateless_normal(tf.shape(y), [int(seed), 2])
 
@@ -514,7 +522,9 @@ class VAPO(EnergyModel):
             raise EbmZooError(f"`num_steps` must be >= 1, got {num_steps!r}.")
         key = ("nll", int(num_steps), x.shape[0], int(seed))
         if key not in self._compiled:
-            self._compiled[key] = tf.function(lambda x: self._nll(x, int(num_steps), int(seed)))
+            self._compiled[key] = tf.function(
+                lambda x: self._nll(x, int(num_steps), int(seed)), autograph=False
+            )
         return self._compiled[key](x)
 
     def _nll(self, x1: tf.Tensor, num_steps: int, seed: int) -> tf.Tensor:
@@ -555,6 +565,7 @@ class VAPO(EnergyModel):
             "w_time": self.w_time,
             "w_align": self.w_align,
             "pixel_reduction": self.pixel_reduction,
+            "align_time_power": self.align_time_power,
             "v1_sigma": self.v1_sigma,
             "t_min": self.t_min,
             "learning_rate": self.learning_rate,
