@@ -236,7 +236,7 @@ def test_colour_bank_starts_samples_at_training_mean_colours():
 
 # -------------------------------------------------------------------------------------------------
 # Distribution: 2 replicas == 1 replica with the same global batch.
-@pytest.mark.parametrize("mode", ["multigrid", "pcd"])
+@pytest.mark.parametrize("mode", ["multigrid", pytest.param("pcd", marks=pytest.mark.slow)])
 def test_two_replicas_match_one(mode):
     # Batch-independent norm: with norm="batch" every replica normalises with the statistics of
     # its own half batch, so the scores, the sampler's gradients and the parameter gradients are

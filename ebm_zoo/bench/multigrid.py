@@ -7,13 +7,15 @@ Rows (medians over repeats, in one process):
   tf.function without / with XLA (the XLA row in quick mode only: ~10× slower than plain
   tf.function there, which is why the model's `jit_compile` defaults to False); Langevin steps/s and achieved GFLOP/s (a step ≈ forward +
   input-gradient ≈ 2 × forward FLOPs) as a fraction of the measured matmul rate.
-- `torch_sampler_64`: the same net (conv → BatchNorm in training mode → LeakyReLU(0.2), Dense 1)
+- `torch_sampler_64_t<threads>`: the same net (conv → BatchNorm in training mode → LeakyReLU(0.2), Dense 1)
   and the same update x ← clip(x + δ²/2·∂f/∂x, 0, 255) in PyTorch (CPU), and the TF/PyTorch ratio
   of the median times (> 1: TF slower). PyTorch runs in a subprocess of the same bench run so
-  that its threads do not compete with TF's.
+  that its threads do not compete with TF's, once with 1 thread and once with one per core.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -111,16 +113,16 @@ def _torch_sampler(batch: int, steps: int, repeats: int) -> float | None:
     return median(time_fn(run, repeats=repeats, warmup=1))
 
 
-def _torch_sampler_subprocess(batch: int, steps: int, repeats: int) -> float | None:
-    """Runs `_torch_sampler` in a fresh interpreter: in the TF process PyTorch's OpenMP threads
-    compete with TF's thread pools (measured ~10× slower there), which would not be a fair rate."""
+def _torch_sampler_subprocess(batch: int, steps: int, repeats: int, threads: int) -> float | None:
+    """Runs `_torch_sampler` with `threads` OpenMP threads in a fresh interpreter: in the TF
+    process PyTorch's threads compete with TF's thread pools (measured ~10× slower there)."""
     import json
     import subprocess
     import sys
 
     code = (
-        "import json; from ebm_zoo.bench.multigrid import _torch_sampler; "
-        f"print(json.dumps(_torch_sampler({batch}, {steps}, {repeats})))"
+        "import json, torch; from ebm_zoo.bench.multigrid import _torch_sampler; "
+        f"torch.set_num_threads({threads}); print(json.dumps(_torch_sampler({batch}, {steps}, {repeats})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -129,19 +131,29 @@ def _torch_sampler_subprocess(batch: int, steps: int, repeats: int) -> float | N
 def run(quick: bool, matmul_gflops: float) -> list[dict]:
     batch, steps, repeats = (8, 3, 3) if quick else (100, 30, 2)
     rows = _tf_rows(quick, matmul_gflops, batch, steps, repeats)
-    t_torch = _torch_sampler_subprocess(batch, steps, repeats)
-    if t_torch is None:
-        rows.append({"name": "torch_sampler_64", "error": "torch not installed"})
-        return rows
     tf_row = next(r for r in rows if r["name"] == "tf_sampler_64")
-    rows.append(
-        {
-            "name": "torch_sampler_64",
-            "batch": batch,
-            "T": steps,
-            "median_s": t_torch,
-            "steps_per_s": steps / t_torch,
-            "tf_over_torch": tf_row["median_s"] / t_torch,
-        }
-    )
+    # PyTorch with 1 and with all cores' OpenMP threads: on a loaded machine OpenMP's spinning
+    # barriers make 2 threads slower than 1 (measured 14.3 s vs 2.4 s at load average 17).
+    for threads in sorted({1, os.cpu_count() or 1}):
+        try:
+            t_torch = _torch_sampler_subprocess(batch, steps, repeats, threads)
+        except Exception as e:  # torch missing or failing: report, don't fail the suite
+            rows.append(
+                {"name": f"torch_sampler_64_t{threads}", "error": f"{type(e).__name__}: {str(e)[:120]}"}
+            )
+            continue
+        if t_torch is None:
+            rows.append({"name": f"torch_sampler_64_t{threads}", "error": "torch not installed"})
+            continue
+        rows.append(
+            {
+                "name": f"torch_sampler_64_t{threads}",
+                "batch": batch,
+                "T": steps,
+                "threads": threads,
+                "median_s": t_torch,
+                "steps_per_s": steps / t_torch,
+                "tf_over_torch": tf_row["median_s"] / t_torch,
+            }
+        )
     return rows
