@@ -14,6 +14,10 @@ import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# PyTorch's OpenMP threads spin-wait for each other by default, which collapses its throughput
+# whenever a core is shared (measured 7-13x slower here). TF does not use OpenMP. Must be set
+# before torch is imported (machine_info imports it for its version).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from absl import app, flags  # noqa: E402
 
@@ -46,11 +50,11 @@ def main(argv):
         except ModuleNotFoundError as e:
             print(f"[{name}] not available in this checkout ({e}); skipped")
             continue
-        print(f"\n== {name}")
+        print(f"\n== {name}", flush=True)
         for row in module.run(quick=FLAGS.quick, matmul_gflops=info["matmul_gflops"]):
             row = {"suite": name, **row}
             report["rows"].append(row)
-            print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "suite"))
+            print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "suite"), flush=True)
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:
             json.dump(report, f, indent=2, default=str)
