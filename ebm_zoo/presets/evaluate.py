@@ -71,6 +71,7 @@ class Generative:
         if self.model is not None:
             keys = (
                 "num_steps",
+                "sample_steps",
                 "step_size",
                 "noise_scale",
                 "ref_sigma",
@@ -84,8 +85,8 @@ class Generative:
                 for k in keys
                 if isinstance(getattr(self.model, k, None), (int, float, str, list))
             }
-            if self.num_steps is not None:
-                out["num_steps"] = self.num_steps
+            if self.num_steps is not None:  # the override replaces the sampling default
+                out["sample_steps" if "sample_steps" in out else "num_steps"] = self.num_steps
             return out
         steps = -1 if self.num_steps is None else self.num_steps
         return {"signature": "sample", **(self.saved_info.get("sampler") or {}), "num_steps": steps}

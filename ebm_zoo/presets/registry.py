@@ -81,6 +81,16 @@ PRESETS: dict[str, PresetInfo] = dict(
             weights="package",
             sha256="e533275bf36da9e966ecf6c51a3b6d0ac448219618b6bf0571ae0391784ae170",
         ),
+        _p(
+            "short_run_digits",
+            "Short-run MCMC EBM with replay buffer (Nijkamp et al. 2019) on scikit-learn digits, 16x16 gray",
+            "short_run",
+            "short_run_digits",
+            "digits",
+            16,
+            weights="package",
+            sha256="4bf25a0c0f6ab6d1c82c99ed213189a473d2c379d0b70ada50ff829f3ee7cf4c",
+        ),
         # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
         _p(
             "multigrid_celeba",
