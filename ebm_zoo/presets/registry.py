@@ -91,6 +91,16 @@ PRESETS: dict[str, PresetInfo] = dict(
             weights="package",
             sha256="4bf25a0c0f6ab6d1c82c99ed213189a473d2c379d0b70ada50ff829f3ee7cf4c",
         ),
+        _p(
+            "vapo_digits",
+            "Variational potential flow (VAPO) on scikit-learn digits, 8x8 gray",
+            "vapo",
+            "vapo_cpu",
+            "digits",
+            8,
+            weights="package",
+            sha256="da3145685bf9fc605ea317a82bf9366d143a46d3630d4cb8e04fd234808c2346",
+        ),
         # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
         _p(
             "multigrid_celeba",
