@@ -41,6 +41,8 @@ setup(
     extras_require={
         "test": ["pytest>=7", "ruff"],
         "bench": ["torch"],
+        # plots of tools/experiments/ (e.g. the wGCN energy-dissipation figure)
+        "experiments": ["matplotlib"],
     },
     entry_points={},
 )
