@@ -133,7 +133,9 @@ def load_trained(workdir: str):
     return model, cfg
 
 
-def evaluate_run(workdir: str, out_dir: str, num_samples: int = 500, seed: int = 0) -> dict:
+def evaluate_run(
+    workdir: str, out_dir: str, num_samples: int = 500, seed: int = 0, prefix: str = "vapo_cpu"
+) -> dict:
     """Sample quality (trained vs untrained potential vs held-out data), OOD AUROC, figures."""
     import json
 
@@ -159,18 +161,18 @@ def evaluate_run(workdir: str, out_dir: str, num_samples: int = 500, seed: int =
     for key, imgs in (("trained", np.asarray(samples)), ("untrained", base_samples), ("data_train", train)):
         report[key] = {k: float(v) for k, v in evaluate_samples(imgs, test, metrics, seed).items()}
     os.makedirs(out_dir, exist_ok=True)
-    save_grid(np.asarray(samples)[:64], os.path.join(out_dir, "vapo_cpu_samples.png"))
-    save_grid(base_samples[:64], os.path.join(out_dir, "vapo_cpu_untrained_samples.png"))
+    save_grid(np.asarray(samples)[:64], os.path.join(out_dir, f"{prefix}_samples.png"))
+    save_grid(base_samples[:64], os.path.join(out_dir, f"{prefix}_untrained_samples.png"))
     inter = np.asarray(model.interpolate(6, seed=seed, num_points=8))
     save_grid(
-        inter.reshape(-1, *inter.shape[2:]), os.path.join(out_dir, "vapo_cpu_interpolation.png"), ncol=8
+        inter.reshape(-1, *inter.shape[2:]), os.path.join(out_dir, f"{prefix}_interpolation.png"), ncol=8
     )
     mask = np.zeros([1, size, size, 1], np.float32)
     mask[:, size // 2 :] = 1.0  # generate the bottom half
     filled = np.asarray(model.inpaint(test[:8], mask, seed=seed))
     save_grid(
         np.concatenate([test[:8], test[:8] * (1 - mask), filled]),
-        os.path.join(out_dir, "vapo_cpu_inpaint.png"),
+        os.path.join(out_dir, f"{prefix}_inpaint.png"),
         ncol=8,
     )
 
@@ -190,7 +192,7 @@ def evaluate_run(workdir: str, out_dir: str, num_samples: int = 500, seed: int =
             auroc = float(roc_auc_score(labels, np.r_[s_in, s_out]))
             report["ood_auroc"][f"{method}/{ood_name}"] = auroc
         report[f"mean_{method}_in"] = float(s_in.mean())
-    with open(os.path.join(out_dir, "vapo_cpu_eval.json"), "w") as f:
+    with open(os.path.join(out_dir, f"{prefix}_eval.json"), "w") as f:
         json.dump(report, f, indent=2)
     return report
 
@@ -203,5 +205,6 @@ if __name__ == "__main__":
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--out", default="docs/images")
     parser.add_argument("--num_samples", type=int, default=500)
+    parser.add_argument("--prefix", default="vapo_cpu", help="file name prefix of the figures")
     args = parser.parse_args()
-    print(json.dumps(evaluate_run(args.workdir, args.out, args.num_samples), indent=2))
+    print(json.dumps(evaluate_run(args.workdir, args.out, args.num_samples, prefix=args.prefix), indent=2))

@@ -255,6 +255,7 @@ class VAPO(EnergyModel):
         self.ema_net(dummy, tf.zeros([1]))
         self.ema_net.trainable = False
         self.ema_net.set_weights(self.net.get_weights())
+        self.built = True  # every variable exists now (so load_weights works before any call)
         names = ("loss", "loss_corr", "loss_norm", "loss_time", "loss_align", "potential", "grad_norm")
         self._trackers = {k: keras.metrics.Mean(name=k) for k in names}
         self._compiled = {}
@@ -421,6 +422,12 @@ class VAPO(EnergyModel):
     def _integrate(self, x0: tf.Tensor, settings: dict, fn=None) -> ode.ODEResult:
         fn = fn or (lambda t, x: self.velocity(t, x))
         return ode.solve(fn, x0, self.t_start, self.t_end, **settings)
+
+    def sample(self, n: int, seed: int | None = None, **overrides) -> tf.Tensor:
+        """Samples [n, H, W, C] in [0, 1]; overrides: solver ("dopri5" | "euler" | "rk4" |
+        "tfp_dopri5"), num_steps (fixed-step solvers), rtol, atol, max_solver_steps."""
+        self._solver_settings(overrides)  # validate eagerly, before tracing
+        return super().sample(n, seed, **overrides)
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops and explicit while_loops
     def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
