@@ -219,7 +219,9 @@ def _tf_variables(model) -> list[tf.Variable]:
 
 
 def _has_reconstruct(model) -> bool:
-    """False for subclasses that disable `reconstruct` (e.g. short-run, which has no reference term)."""
+    """True if the model has a working `_reconstruct` (short-run disables it: no reference term)."""
+    if not (hasattr(model, "reconstruct") and hasattr(model, "_reconstruct")):
+        return False
     try:
         model._reconstruct(model.to_internal(tf.zeros([1, *model.image_shape])))
     except EbmZooError:
@@ -307,7 +309,7 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
         signatures["sample_from_noise"] = sample_from_noise.get_concrete_function()
         module.sample_from_noise = sample_from_noise
 
-    if hasattr(model, "reconstruct") and hasattr(model, "_reconstruct") and _has_reconstruct(model):
+    if _has_reconstruct(model):
 
         @tf.function(input_signature=[images_spec])
         def reconstruct(images):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ebm_zoo.export import export_savedmodel, read_export_info, version_path
+from ebm_zoo.export import _has_reconstruct, export_savedmodel, read_export_info, version_path
 from ebm_zoo.models import build_model
 from ebm_zoo.presets import files
 from ebm_zoo.utils.checks import EbmZooError
@@ -181,7 +181,9 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config_name", ["wgcn_cpu", "ggcn_cpu", "multigrid_cpu"])
+@pytest.mark.parametrize(
+    "config_name", ["wgcn_cpu", "ggcn_cpu", "multigrid_layer_cpu", "short_run_digits", "vapo_cpu"]
+)
 def test_every_family_exports(config_name, tmp_path):
     """Each family's SavedModel: energies, `sample` (-1 = model.sample exactly; K steps seeded),
     and inpaint / reconstruct where the family has them."""
@@ -189,7 +191,8 @@ def test_every_family_exports(config_name, tmp_path):
 
     model = build_model(config_lib.get_config(config_name).model)
     files.build_variables(model)
-    loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / config_name))
+    path = export_savedmodel(model, tmp_path / config_name)
+    loaded = tf.saved_model.load(path)
     n, s, c = 3, model.image_size, model.channels
     x = np.random.default_rng(0).uniform(size=(n, s, s, c)).astype(np.float32)
     np.testing.assert_allclose(
@@ -198,10 +201,16 @@ def test_every_family_exports(config_name, tmp_path):
         rtol=1e-5,
     )
     np.testing.assert_allclose(_sample(loaded, 2, 5, -1), model.sample(2, seed=5).numpy(), atol=1e-5)
-    k = _sample(loaded, 2, 5, 2)
-    assert k.shape == (2, s, s, c)
-    np.testing.assert_array_equal(k, _sample(loaded, 2, 5, 2))
-    if hasattr(model, "inpaint"):
+    if read_export_info(path)["sampler"]["max_steps"] is None:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="pass num_steps=-1"):
+            _sample(loaded, 2, 5, 2)  # an ODE family: no step count
+    else:
+        k = _sample(loaded, 2, 5, 2)
+        assert k.shape == (2, s, s, c)
+        np.testing.assert_array_equal(k, _sample(loaded, 2, 5, 2))
+    assert ("inpaint" in loaded.signatures) == hasattr(model, "_inpaint_internal")
+    assert ("reconstruct" in loaded.signatures) == _has_reconstruct(model)
+    if "inpaint" in loaded.signatures:
         mask = np.zeros((n, s, s, 1), np.float32)
         mask[:, : s // 2] = 1.0
         served = loaded.signatures["inpaint"](
@@ -210,8 +219,6 @@ def test_every_family_exports(config_name, tmp_path):
         np.testing.assert_allclose(
             served["images"].numpy(), model.inpaint(x, mask, seed=0).numpy(), atol=1e-5
         )
-    if hasattr(model, "reconstruct"):
-        assert "reconstruct" in loaded.signatures
 
 
 def test_batch_dependent_model_is_refused(tmp_path):
