@@ -394,11 +394,11 @@ def langevin_trajectory(
     gen: Generative, n: int, seed: int, every: int, num_steps: int | None = None
 ) -> list[np.ndarray]:
     """States [n, H, W, C] in [0, 1] of n Langevin chains every `every` steps: the start (noise),
-    then after every, 2·every, … up to num_steps (default: the model's) steps.
+    then after every, 2·every, … up to num_steps (default: the model's sampling steps).
 
-    The chain is run in segments of `every` steps with the model's public `langevin`; segment j
-    uses seed + j for its noise (a valid chain of the same length, with a different noise draw
-    than one uninterrupted `sample` call).
+    The chain is run in segments of `every` steps (the model's `run_langevin`, as its public
+    `langevin`); segment j uses seed + j for its noise: a valid chain of the same length, with a
+    different noise draw than one uninterrupted `sample` call.
     """
     if not gen.is_mcmc:
         raise EbmZooError(
@@ -408,20 +408,22 @@ def langevin_trajectory(
     import tensorflow as tf
 
     model = gen.model
-    total = int(num_steps if num_steps is not None else model.num_steps)
+    total = int(num_steps if num_steps is not None else getattr(model, "sample_steps", model.num_steps))
     if every <= 0 or total <= 0:
         raise EbmZooError(f"--trajectory_every ({every}) and num_steps ({total}) must be > 0.")
     size = int(getattr(model, "synth_size", model.image_size))
-    x0 = model._init_noise(n, size, tf.constant([seed, 0], tf.int32))
+    x = model._init_noise(n, size, tf.constant([seed, 0], tf.int32))
     if getattr(model, "chain_init", "") == "zeros":
-        x0 = tf.zeros_like(x0)
-    x = model.from_internal(x0)
-    states = [np.asarray(x)]
+        x = tf.zeros_like(x)
+    states = [np.asarray(model.from_internal(x))]
+    compiled = {}  # one traced chain per segment length (the last segment may be shorter)
     done, j = 0, 0
     while done < total:
         k = min(every, total - done)
-        x, _ = model.langevin(x, num_steps=k, seed=seed + j)
-        states.append(np.asarray(x))
+        if k not in compiled:
+            compiled[k] = tf.function(lambda x0, s, k=k: model.run_langevin(x0, s, num_steps=k).samples)
+        x = compiled[k](x, tf.constant([seed + j, 1], tf.int32))  # = model.langevin(..., seed=seed + j)
+        states.append(np.asarray(model.from_internal(x)))
         done += k
         j += 1
     return states
