@@ -20,7 +20,7 @@ Signatures (images are float32 NHWC in [0, 1]):
                     -> {"images"}: row i depends only on noise row i (descriptor, wgcn)
   reconstruct       images -> {"images"}                     (families with `reconstruct`)
   inpaint           images, mask float32 [N, H, W, 1|C] (1 = pixel to fill), seed
-                    -> {"images"}                            (families with `inpaint`)
+                    -> {"images"}                            (multigrid, vapo)
 
 Every served output row depends only on its own input row (no batch statistics), except
 `sample`, whose rows are all drawn from the one seed. `sample` with seed s and num_steps=-1
@@ -210,6 +210,40 @@ def make_sampler(model) -> _Sampler:
     return make(model) if make is not None else _Sampler(model)
 
 
+def make_inpainter(model) -> Callable | None:
+    """fill(images01, mask, seed int32 []) -> images01 with the masked pixels (mask == 1) generated
+    and the others unchanged, equal to `model.inpaint(images, mask, seed)`; None if the family
+    has no inpainting."""
+    if not hasattr(model, "inpaint"):
+        return None
+    if hasattr(model, "_inpaint_internal"):  # multi-grid: coarse-to-fine sampling on the hole
+
+        def fill(images, mask, seed):
+            pair = _seed_pair(seed) + tf.constant([0, 1], tf.int32)  # model.inpaint's [seed, 1]
+            filled = model.from_internal(model._inpaint_internal(model.to_internal(images), mask, pair))
+            return tf.where(tf.broadcast_to(mask, tf.shape(images)) > 0.5, filled, images)
+
+        return fill
+    if model.family == "vapo":  # masked ODE: known pixels follow t·y + (1 − t)·ε (VAPO.inpaint)
+        settings = model._solver_settings({})
+
+        def fill(images, mask, seed):
+            y = model.to_internal(images)
+            m = tf.broadcast_to(mask, tf.shape(y))
+            eps = tf.random.stateless_normal(tf.shape(y), _seed_pair(seed) + tf.constant([0, 2], tf.int32))
+
+            def velocity(t, x):
+                known = t * y + (1.0 - t) * eps
+                x = m * x + (1.0 - m) * known
+                return m * model.velocity(t, x) + (1.0 - m) * (y - eps)
+
+            x = model._integrate(eps, settings, velocity).state
+            return model.from_internal(m * x + (1.0 - m) * y)
+
+        return fill
+    return None
+
+
 def _tf_variables(model) -> list[tf.Variable]:
     out = []
     for v in model.variables:
@@ -318,7 +352,8 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
         signatures["reconstruct"] = reconstruct.get_concrete_function()
         module.reconstruct = reconstruct
 
-    if hasattr(model, "inpaint") and hasattr(model, "_inpaint_internal"):
+    fill = make_inpainter(model)
+    if fill is not None:
 
         @tf.function(
             input_signature=[
@@ -328,9 +363,7 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
             ]
         )
         def inpaint(images, mask, seed):
-            pair = _seed_pair(seed) + tf.constant([0, 1], tf.int32)  # model.inpaint's [seed, 1]
-            filled = model.from_internal(model._inpaint_internal(model.to_internal(images), mask, pair))
-            return {"images": tf.where(tf.broadcast_to(mask, tf.shape(images)) > 0.5, filled, images)}
+            return {"images": fill(images, mask, seed)}
 
         signatures["inpaint"] = inpaint.get_concrete_function()
         module.inpaint = inpaint

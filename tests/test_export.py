@@ -208,7 +208,7 @@ def test_every_family_exports(config_name, tmp_path):
         k = _sample(loaded, 2, 5, 2)
         assert k.shape == (2, s, s, c)
         np.testing.assert_array_equal(k, _sample(loaded, 2, 5, 2))
-    assert ("inpaint" in loaded.signatures) == hasattr(model, "_inpaint_internal")
+    assert ("inpaint" in loaded.signatures) == hasattr(model, "inpaint")
     assert ("reconstruct" in loaded.signatures) == _has_reconstruct(model)
     if "inpaint" in loaded.signatures:
         mask = np.zeros((n, s, s, 1), np.float32)
