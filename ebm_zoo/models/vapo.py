@@ -507,7 +507,7 @@ class VAPO(EnergyModel):
             return self._integrate(x0, settings, fn).state
 
         x = run(y, m)
-        return self.from_internal(m * x + (1.0 - m) * y)
+        return m * self.from_internal(x) + (1.0 - m) * self.check(images01)  # known pixels exact
 
     # ---------------------------------------------------------------------------------------
     # Out-of-distribution scores.
