@@ -233,7 +233,7 @@ def test_ood_scores_shapes_and_nll_closed_form_at_init():
     log_p1 = -0.5 * np.sum(x0**2, 1) - 0.5 * d * math.log(2 * math.pi) - np.sum(z**2, 1) * delta
     want = -(log_p1 + d * math.log(2)) / (d * math.log(2))
     np.testing.assert_allclose(nll, want, rtol=1e-3)
-    np.testing.assert_allclose(m.ood_score(x01, method="energy"), m.energy(x01), rtol=1e-4)
+    np.testing.assert_allclose(m.ood_score(x01, method="potential"), -m.energy(x01), rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------

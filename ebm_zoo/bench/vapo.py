@@ -184,7 +184,7 @@ def evaluate_run(
         "uniform_noise": rng.random(test.shape).astype(np.float32),
     }
     report["ood_auroc"] = {}
-    for method in ("nll", "energy"):
+    for method in ("nll", "potential"):
         s_in = np.asarray(model.ood_score(test, method=method))
         for ood_name, ood in ood_sets.items():
             s_out = np.asarray(model.ood_score(ood, method=method))

@@ -519,12 +519,14 @@ class VAPO(EnergyModel):
           divergence, log p_1(x) = log N(x(0); 0, I) − ∫ ΔΦ(x(t), t) dt, with a Hutchinson
           estimate ΔΦ ≈ zᵀ∇²Φ z (one Gaussian probe z per image, fixed along the path) and
           `num_steps` RK4 steps; includes the log 2 per pixel of the [0, 1] → [−1, 1] map.
-        method="energy": Φ(x, t_end) under the EMA weights.
+        method="potential": −Φ(x, t_end) under the EMA weights. The flow climbs Φ (dx/dt = +∇Φ),
+          so data sit at *high* Φ: measured on digits, Φ itself ranks OOD images perfectly
+          backwards (AUROC 0.0), hence the minus sign (docs/vapo.md).
         """
-        check_choice(method, "method", ("nll", "energy"))
+        check_choice(method, "method", ("nll", "potential"))
         x = self.to_internal(self.check(images01))
-        if method == "energy":
-            return self._potential(self.ema_net, x, tf.fill([tf.shape(x)[0]], self.t_end))
+        if method == "potential":
+            return -self._potential(self.ema_net, x, tf.fill([tf.shape(x)[0]], self.t_end))
         if int(num_steps) < 1:
             raise EbmZooError(f"`num_steps` must be >= 1, got {num_steps!r}.")
         key = ("nll", int(num_steps), x.shape[0], int(seed))
