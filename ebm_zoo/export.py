@@ -238,7 +238,7 @@ def make_inpainter(model) -> Callable | None:
                 return m * model.velocity(t, x) + (1.0 - m) * (y - eps)
 
             x = model._integrate(eps, settings, velocity).state
-            return model.from_internal(m * x + (1.0 - m) * y)
+            return m * model.from_internal(x) + (1.0 - m) * images  # known pixels exact
 
         return fill
     return None
