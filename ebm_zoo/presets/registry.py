@@ -48,7 +48,7 @@ PRESETS: dict[str, PresetInfo] = dict(
             "textures/brick",
             64,
             weights="package",
-            sha256="4da21e06b064f7f828b1372c24a0b306945861a0762bf55744c32ba23dcaec52",
+            sha256="e92ae92139cc0fe00c8d11602810291824ba53a8950885fefea39864f419fff3",
         ),
         _p(
             "multigrid_lfw",
