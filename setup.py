@@ -39,8 +39,10 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff"],
-        "bench": ["torch"],
+        # torch: tests/test_bench.py checks that the PyTorch twin used by tools/bench.py computes
+        # the same function as the TF net (pinned to the CPU build these machines carry).
+        "test": ["pytest>=7", "ruff", "torch==2.13.0"],
+        "bench": ["torch==2.13.0"],
         # plots of tools/experiments/ (e.g. the wGCN energy-dissipation figure)
         "experiments": ["matplotlib"],
     },
