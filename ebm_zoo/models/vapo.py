@@ -25,7 +25,10 @@ correlation in [−1, 1]). std is the unbiased (N − 1) estimate, as `torch.std
 The correlation/covariance terms are statistics of the *global* batch: Φ and Γ are all-gathered
 (without gradient), the statistic and its derivative w.r.t. each Φ_i are computed on the global
 batch, and each replica back-propagates Σ_local (∂stat/∂Φ_i)·Φ_i. So R replicas give the same
-gradient as one replica with the same global batch (tested).
+gradient as one replica with the same global batch *and the same weights* (tested). The U-Net's
+initial weights come from Keras' global RNG (`seed` drives only the training noise): compare
+runs from copied weights (`set_weights`). Loss values alone cannot show a weight mismatch at
+init — the zero output conv makes Φ = ½‖x‖² whatever the other weights — but the gradients do.
 
 Optimisation: Adam (1e-4, β 0.9/0.999, ε 1e-8) with linear warm-up, clipping of the *global*
 (all-replica) gradient norm, and an EMA of the weights (`ema_net`) used by `sample`, `energy`,
