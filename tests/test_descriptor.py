@@ -1,5 +1,6 @@
 """The generative ConvNet: reconstruction, learning under distribution, resume, bad input."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,6 +21,7 @@ def _model(**kw):
 
 
 def test_reconstruct_is_sigma2_grad_f_and_the_mean_of_the_local_gaussian_piece():
+    keras.utils.set_random_seed(1)
     m = _model(ref_sigma=3.0, mode="object")
     x = tf.random.stateless_uniform([2, 12, 12, 1], [1, 2], 0.2, 0.8)
     xi = m.to_internal(x)
@@ -38,11 +40,17 @@ def test_reconstruct_is_sigma2_grad_f_and_the_mean_of_the_local_gaussian_piece()
     e0 = m._energy(xi).numpy()
     for _ in range(3):
         v = rng.normal(size=base.shape).astype(np.float32)
-        y = base + 0.05 * v
+        for scale in (0.05, 0.01, 0.002):  # stay on x's piece: same ∂f/∂x at the moved point
+            y = base + scale * v
+            if np.allclose(m._reconstruct(tf.constant(y)).numpy(), rec, rtol=1e-5, atol=1e-6):
+                break
+        else:
+            raise AssertionError("every perturbation left the activation piece")
         quad = (np.sum((y - rec) ** 2, axis=(1, 2, 3)) - np.sum((base - rec) ** 2, axis=(1, 2, 3))) / (
             2 * 9.0
         )
-        np.testing.assert_allclose(m._energy(tf.constant(y)).numpy() - e0, quad, rtol=2e-3, atol=2e-3)
+        # atol: float32 resolution of energies of size ~1e4 is ~2e-3 per evaluation.
+        np.testing.assert_allclose(m._energy(tf.constant(y)).numpy() - e0, quad, rtol=2e-3, atol=1e-2)
 
 
 def test_texture_mode_scores_any_size_and_object_mode_refuses():
