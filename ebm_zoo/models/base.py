@@ -115,12 +115,17 @@ class EnergyModel(keras.Model):
         """Creates every variable (networks and optimizer slots) so a checkpoint can be restored
         before the first step. Subclasses with extra networks/optimizers extend this."""
         self.build()
-        if getattr(self, "optimizer", None) is not None:
+        if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
 
     def checkpoint_items(self) -> dict:
-        """Trackables saved in training checkpoints (subclasses add optimizers, EMA, buffers)."""
-        items = {"model": self}
+        """Trackables saved in training checkpoints (subclasses add optimizers, buffers).
+
+        "variables" lists every model variable explicitly: TF's checkpoint graph does not see the
+        layers Keras 3 keeps in Python lists (e.g. a U-Net's blocks), so without it a layer that
+        no optimizer references (an EMA copy, BatchNorm statistics) would not be saved.
+        """
+        items = {"model": self, "variables": list(self.variables)}
         if getattr(self, "optimizer", None) is not None:
             items["optimizer"] = self.optimizer
         return items

@@ -314,12 +314,10 @@ class MultiGrid(EnergyModel):
                 opt.build(net.trainable_variables)
 
     def checkpoint_items(self) -> dict:
-        items = {"model": self}
+        items = super().checkpoint_items()
         for s, opt in zip(self.net_grids, self.grid_optimizers):
             items[f"optimizer_{s}"] = opt
-        if self.optimizer is not None:
-            items["optimizer"] = self.optimizer  # the finest grid's, also listed above
-        return items
+        return items  # super() added "optimizer": the finest grid's, also listed above
 
     @property
     def metrics(self):
