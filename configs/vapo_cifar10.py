@@ -1,10 +1,12 @@
 """VAPO on CIFAR-10 (Loo et al., arXiv:2407.15238), as in the official code (MODELS.md §4).
 
-The faithful GPU setting: 32×32×3 images in [−1, 1], the CIFAR-10 U-Net (128 base channels,
-multipliers (2, 2, 2), 4 residual blocks per level, attention at 16×16, dropout 0.1; 53.6M
-parameters as built here), batch 128, Adam 1e-4 with 5k-step warm-up, EMA 0.9999, global-norm
-clipping 1, dopri5 sampling with rtol = atol = 1e-3. Needs the TFDS `cifar10` data prepared
-locally (no download on these machines).
+The faithful GPU setting, from the official code's `configs/homotopy/cifar10.py`: 32×32×3 images
+in [−1, 1], the U-Net with 128 base channels, multipliers (2, 2, 2), 4 residual blocks per level,
+attention at 16×16, dropout 0.3, scale-shift time conditioning (55,676,419 parameters — the
+official README's 55.7M), loss weights 1 / 0.5 / 0.1 / 1 with per-pixel means, Adam 1e-4 with a
+5k-step warm-up, the "std" gradient clip with c = 3, EMA 0.9999, dopri5 sampling with
+rtol = atol = 1e-3. Batch 128 as in MODELS.md and the official README (the official config file
+itself sets 64). Needs the TFDS `cifar10` data prepared locally (no download on these machines).
 """
 
 import ml_collections
@@ -23,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
             channel_mults=[2, 2, 2],
             num_res_blocks=4,
             attn_resolutions=[16],
-            dropout=0.1,
+            dropout=0.3,
             time_embed_dim=128,
             max_groups=32,
             time_scale=1.0,
@@ -32,13 +34,14 @@ def get_config() -> ml_collections.ConfigDict:
             w_norm=0.5,
             w_time=0.1,
             w_align=1.0,
-            pixel_reduction="sum",
+            pixel_reduction="mean",
             learning_rate=1e-4,
             beta_1=0.9,
             beta_2=0.999,
             epsilon=1e-8,
             warmup_steps=5000,
-            grad_clip=1.0,
+            grad_clip=3.0,
+            grad_clip_mode="std",
             ema_decay=0.9999,
             solver="dopri5",
             rtol=1e-3,

@@ -2,20 +2,25 @@ r"""The time-conditioned U-Net U_θ(x, t) of VAPO (MODELS.md §4), as in its off
 
 The potential is Φ(x, t) = ½‖x − U_θ(x, t)‖² (ebm_zoo.models.vapo); this module only builds U.
 
-Layout (DDPM-style, all convolutions 'same'):
+Layout (the official code's guided-diffusion-style U-Net with `use_scale_shift_norm=True`,
+`conv_resample=False`, one attention head; all convolutions 'same'):
 
-    t [N] --sinusoidal(128)--> Dense(4C) -> SiLU -> Dense(4C) = temb
-    x [N, H, W, c] -> conv3x3(C)
+    t [N] --sinusoidal(d = time_embed_dim, [cos | sin])--> Dense(4C) -> SiLU -> Dense(4C) = temb
+    x [N, H, W, c] -> conv3x3(C·mult[0])
       down, level i = 0..L-1:  num_res_blocks × ResBlock(C·mult[i]) (+ self-attention where the
-                               resolution is in attn_resolutions), then a stride-2 conv except
+                               resolution is in attn_resolutions), then a 2×2 average pool except
                                at the last level
       middle:                  ResBlock, self-attention, ResBlock
       up, level i = L-1..0:    (num_res_blocks + 1) × ResBlock on [h, skip] (+ attention),
-                               then nearest ×2 + conv3x3 except at level 0
+                               then nearest ×2 up-sampling except at level 0
     -> GroupNorm -> SiLU -> conv3x3(c), **zero-initialised**, so U ≡ 0 and Φ = ½‖x‖² at init.
 
-ResBlock: GroupNorm → SiLU → conv3x3 → + Dense(SiLU(temb)) → GroupNorm → SiLU → dropout →
-conv3x3, plus a 1×1 conv on the shortcut when the channel count changes.
+ResBlock: GroupNorm → SiLU → conv3x3 → GroupNorm·(1 + scale) + shift with
+(scale, shift) = Dense(2·C_out)(SiLU(temb)) → SiLU → dropout → conv3x3 (zero-initialised), plus a
+1×1 conv on the shortcut when the channel count changes. Attention: GroupNorm, one 1×1 q/k/v
+projection, softmax(q·kᵀ/√C)·v, a zero-initialised output projection, residual.
+So every residual branch starts at zero, as in the official code. GroupNorm uses 32 groups on
+wide layers (≥ 128 channels) and fewer on the narrow layers of the CPU nets (`norm_groups`).
 
 Dropout is *stateless*: the mask comes from a [2] seed passed to `call` and is drawn for the
 global batch then sliced per replica (ebm_zoo.distribute), so training on 2 replicas equals
@@ -49,15 +54,20 @@ def norm_groups(channels: int, max_groups: int = 32) -> int:
 def timestep_embedding(t: tf.Tensor, dim: int, scale: float = 1.0) -> tf.Tensor:
     """Sinusoidal embedding [N, dim] of times t [N] (raw t in [0, 1], times `scale`).
 
-    Frequencies 10000^(-k / (dim/2 - 1)), k = 0..dim/2-1; output [sin | cos].
+    Frequencies 10000^(-k / (dim/2)), k = 0..dim/2-1; output [cos | sin] (zero-padded when dim
+    is odd), the convention of the official code.
     """
     half = dim // 2
-    freqs = tf.exp(-math.log(10000.0) * tf.range(half, dtype=tf.float32) / max(half - 1, 1))
+    freqs = tf.exp(-math.log(10000.0) * tf.range(half, dtype=tf.float32) / half)
     args = tf.cast(t, tf.float32)[:, None] * scale * freqs[None, :]
-    emb = tf.concat([tf.sin(args), tf.cos(args)], axis=1)
+    emb = tf.concat([tf.cos(args), tf.sin(args)], axis=1)
     if dim % 2:
         emb = tf.pad(emb, [[0, 0], [0, 1]])
     return emb
+
+
+def _group_norm(channels: int, max_groups: int) -> keras.layers.GroupNormalization:
+    return keras.layers.GroupNormalization(norm_groups(channels, max_groups), epsilon=1e-5)
 
 
 def _dropout(h: tf.Tensor, rate: float, seed: tf.Tensor | None) -> tf.Tensor:
@@ -69,25 +79,25 @@ def _dropout(h: tf.Tensor, rate: float, seed: tf.Tensor | None) -> tf.Tensor:
 
 
 class ResBlock(keras.layers.Layer):
-    """Residual block conditioned on the time embedding (see the module docstring)."""
+    """Residual block with scale-shift (FiLM) time conditioning (see the module docstring)."""
 
     def __init__(self, out_channels: int, dropout: float, max_groups: int, in_channels: int, **kw):
         super().__init__(**kw)
         self.out_channels = out_channels
         self.dropout = dropout
-        self.norm1 = keras.layers.GroupNormalization(norm_groups(in_channels, max_groups), epsilon=1e-6)
+        self.norm1 = _group_norm(in_channels, max_groups)
         self.conv1 = keras.layers.Conv2D(out_channels, 3, padding="same")
-        self.temb_proj = keras.layers.Dense(out_channels)
-        self.norm2 = keras.layers.GroupNormalization(norm_groups(out_channels, max_groups), epsilon=1e-6)
-        self.conv2 = keras.layers.Conv2D(out_channels, 3, padding="same")
+        self.temb_proj = keras.layers.Dense(2 * out_channels)
+        self.norm2 = _group_norm(out_channels, max_groups)
+        self.conv2 = keras.layers.Conv2D(out_channels, 3, padding="same", kernel_initializer="zeros")
         self.shortcut = keras.layers.Conv2D(out_channels, 1) if in_channels != out_channels else None
 
     def call(self, h, temb, seed=None):
         x = h
         h = self.conv1(tf.nn.silu(self.norm1(h)))
-        h = h + self.temb_proj(tf.nn.silu(temb))[:, None, None, :]
-        h = _dropout(tf.nn.silu(self.norm2(h)), self.dropout, seed)
-        h = self.conv2(h)
+        scale, shift = tf.split(self.temb_proj(tf.nn.silu(temb))[:, None, None, :], 2, axis=-1)
+        h = self.norm2(h) * (1.0 + scale) + shift
+        h = self.conv2(_dropout(tf.nn.silu(h), self.dropout, seed))
         if self.shortcut is not None:
             x = self.shortcut(x)
         return x + h
@@ -98,20 +108,16 @@ class SelfAttention(keras.layers.Layer):
 
     def __init__(self, channels: int, max_groups: int, **kw):
         super().__init__(**kw)
-        self.norm = keras.layers.GroupNormalization(norm_groups(channels, max_groups), epsilon=1e-6)
-        self.q = keras.layers.Dense(channels)
-        self.k = keras.layers.Dense(channels)
-        self.v = keras.layers.Dense(channels)
-        self.proj = keras.layers.Dense(channels)
+        self.norm = _group_norm(channels, max_groups)
+        self.qkv = keras.layers.Dense(3 * channels)
+        self.proj = keras.layers.Dense(channels, kernel_initializer="zeros")
 
     def call(self, h):
         shape = tf.shape(h)
         n, c = shape[0], h.shape[-1]
-        x = tf.reshape(self.norm(h), [n, -1, c])  # [N, HW, C]
-        q, k, v = self.q(x), self.k(x), self.v(x)
+        q, k, v = tf.split(self.qkv(tf.reshape(self.norm(h), [n, -1, c])), 3, axis=-1)  # [N, HW, C]
         w = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) * (float(c) ** -0.5), axis=-1)
-        out = self.proj(tf.matmul(w, v))
-        return h + tf.reshape(out, shape)
+        return h + tf.reshape(self.proj(tf.matmul(w, v)), shape)
 
 
 @keras.saving.register_keras_serializable(package="ebm_zoo")
@@ -125,7 +131,7 @@ class TimeUNet(keras.layers.Layer):
         L = len(channel_mults) and H must be divisible by 2^(L-1).
       num_res_blocks: residual blocks per level on the way down (4 for CIFAR-10).
       attn_resolutions: spatial sizes with self-attention ((16,) for CIFAR-10).
-      dropout: dropout rate inside residual blocks (0.1 for CIFAR-10).
+      dropout: dropout rate inside residual blocks (0.3 for CIFAR-10 in the official config).
       time_embed_dim: size of the sinusoidal embedding (128).
       max_groups: largest GroupNorm group count (32).
       time_scale: t is multiplied by this before the embedding (1 = the raw t of the official code).
@@ -138,7 +144,7 @@ class TimeUNet(keras.layers.Layer):
         channel_mults=(2, 2, 2),
         num_res_blocks: int = 4,
         attn_resolutions=(16,),
-        dropout: float = 0.1,
+        dropout: float = 0.3,
         time_embed_dim: int = 128,
         max_groups: int = 32,
         time_scale: float = 1.0,
@@ -170,10 +176,11 @@ class TimeUNet(keras.layers.Layer):
         C, G, p = self.base_channels, self.max_groups, self.dropout
         self.temb_dense0 = keras.layers.Dense(4 * C)
         self.temb_dense1 = keras.layers.Dense(4 * C)
-        self.conv_in = keras.layers.Conv2D(C, 3, padding="same")
+        ch = C * self.channel_mults[0]
+        self.conv_in = keras.layers.Conv2D(ch, 3, padding="same")
 
-        res, ch, skips = self.image_size, C, [C]
-        self.down = []  # entries: ("res", ResBlock) / ("attn", SelfAttention) / ("down", Conv2D)
+        res, skips = self.image_size, [ch]
+        self.down = []  # ResBlock / SelfAttention / AveragePooling2D
         for i, mult in enumerate(self.channel_mults):
             for _ in range(self.num_res_blocks):
                 self.down.append(ResBlock(C * mult, p, G, ch))
@@ -182,7 +189,7 @@ class TimeUNet(keras.layers.Layer):
                     self.down.append(SelfAttention(ch, G))
                 skips.append(ch)
             if i != len(self.channel_mults) - 1:
-                self.down.append(keras.layers.Conv2D(ch, 3, strides=2, padding="same"))
+                self.down.append(keras.layers.AveragePooling2D(2))
                 res //= 2
                 skips.append(ch)
         self.mid = [ResBlock(ch, p, G, ch), SelfAttention(ch, G), ResBlock(ch, p, G, ch)]
@@ -195,9 +202,8 @@ class TimeUNet(keras.layers.Layer):
                     self.up.append(SelfAttention(ch, G))
             if i != 0:
                 self.up.append(keras.layers.UpSampling2D(2, interpolation="nearest"))
-                self.up.append(keras.layers.Conv2D(ch, 3, padding="same"))
                 res *= 2
-        self.norm_out = keras.layers.GroupNormalization(norm_groups(ch, G), epsilon=1e-6)
+        self.norm_out = _group_norm(ch, G)
         self.conv_out = keras.layers.Conv2D(self.out_channels, 3, padding="same", kernel_initializer="zeros")
 
     def call(self, x, t, dropout_seed=None):
@@ -224,7 +230,7 @@ class TimeUNet(keras.layers.Layer):
             elif isinstance(layer, SelfAttention):
                 h = layer(h)
                 hs[-1] = h
-            else:  # stride-2 down-sampling conv
+            else:  # 2×2 average pool
                 h = layer(h)
                 hs.append(h)
         h = self.mid[0](h, temb, block_seed())
@@ -272,14 +278,15 @@ def count_params_analytic(
         return 2 * c
 
     def resblock(cin, cout):
-        n = gn(cin) + conv(cin, cout, 3) + (4 * C * cout + cout) + gn(cout) + conv(cout, cout, 3)
+        n = gn(cin) + conv(cin, cout, 3) + (4 * C * 2 * cout + 2 * cout) + gn(cout) + conv(cout, cout, 3)
         return n + (conv(cin, cout, 1) if cin != cout else 0)
 
     def attn(c):
-        return gn(c) + 4 * (c * c + c)
+        return gn(c) + (c * 3 * c + 3 * c) + (c * c + c)
 
-    total = (time_embed_dim * 4 * C + 4 * C) + (4 * C * 4 * C + 4 * C) + conv(out_channels, C, 3)
-    res, ch, skips = image_size, C, [C]
+    ch = C * channel_mults[0]
+    total = (time_embed_dim * 4 * C + 4 * C) + (4 * C * 4 * C + 4 * C) + conv(out_channels, ch, 3)
+    res, skips = image_size, [ch]
     for i, m in enumerate(channel_mults):
         for _ in range(num_res_blocks):
             total += resblock(ch, C * m)
@@ -287,7 +294,6 @@ def count_params_analytic(
             total += attn(ch) if res in attn_resolutions else 0
             skips.append(ch)
         if i != len(channel_mults) - 1:
-            total += conv(ch, ch, 3)
             res //= 2
             skips.append(ch)
     total += 2 * resblock(ch, ch) + attn(ch)
@@ -297,6 +303,5 @@ def count_params_analytic(
             ch = C * m
             total += attn(ch) if res in attn_resolutions else 0
         if i != 0:
-            total += conv(ch, ch, 3)
             res *= 2
     return total + gn(ch) + conv(ch, out_channels, 3)
