@@ -15,7 +15,11 @@ Signatures (images are float32 NHWC in [0, 1]):
                     num_steps = -1: the model's own sampler and settings, exactly
                     `model.sample(num_samples, seed=seed)`; 0 <= num_steps <= max_steps
                     (= 4x the default): that many Langevin / flow steps (per grid for
-                    multi-grid). Families without a step count (VAPO's ODE) accept only -1.
+                    multi-grid; for VAPO: Euler steps of the flow ODE instead of the
+                    model's adaptive dopri5).
+  sample_ode        (VAPO) num_samples, seed, rtol float32 [], atol float32 []
+                    -> {"images", "nfe" int32 []}: dopri5 at the given tolerances (> 0,
+                    checked); rtol = atol = model.rtol reproduces `sample`.
   sample_from_noise noise float32 [N, H, W, C] (standard normal), seed, num_steps
                     -> {"images"}: row i depends only on noise row i (descriptor, wgcn)
   reconstruct       images -> {"images"}                     (families with `reconstruct`)
@@ -40,7 +44,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.sampling import langevin
+from ebm_zoo.sampling import langevin, ode
 from ebm_zoo.utils.checks import EbmZooError
 
 INFO_FILE = os.path.join("assets.extra", "ebm_zoo.json")
@@ -195,12 +199,30 @@ def _multigrid_sampler(model) -> _Sampler:
     return sampler
 
 
+def _vapo_sampler(model) -> _Sampler:
+    """VAPO: the model's adaptive solver by default; num_steps = K gives K Euler steps of the
+    same flow from the same prior draw (= `model.sample(n, seed, solver="euler", num_steps=K)`)."""
+    sampler = _Sampler(model, default_steps=int(model.num_steps))
+
+    def steps(n, seed, num_steps):
+        x0 = tf.random.stateless_normal(tf.concat([[n], list(model.image_shape)], 0), seed)
+        fn = lambda t, x: model.velocity(t, x)  # noqa: E731
+        # num_steps = 0 (allowed by the common signature) means "no step": return the prior draw.
+        k = tf.maximum(num_steps, 1)
+        x = ode.euler(fn, x0, model.t_start, model.t_end, k, max_steps=sampler.max_steps).state
+        return tf.where(num_steps > 0, x, x0)
+
+    sampler.steps = steps
+    return sampler
+
+
 SAMPLERS: dict[str, Callable] = {
     "descriptor": _descriptor_sampler,
     "short_run": _descriptor_sampler,
     "wgcn": _wgcn_sampler,
     "ggcn": _ggcn_sampler,
     "multigrid": _multigrid_sampler,
+    "vapo": _vapo_sampler,
 }
 
 
@@ -324,6 +346,29 @@ def serving_module(model) -> tuple[tf.Module, dict, dict]:
     }
     module.energy = energy
     module.sample = sample
+
+    if model.family == "vapo":
+        settings = {**model._solver_settings({}), "solver": "dopri5"}
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32, name="num_samples"),
+                tf.TensorSpec([], tf.int32, name="seed"),
+                tf.TensorSpec([], tf.float32, name="rtol"),
+                tf.TensorSpec([], tf.float32, name="atol"),
+            ]
+        )
+        def sample_ode(num_samples, seed, rtol, atol):
+            check = tf.debugging.assert_positive(num_samples, message="num_samples must be > 0")
+            with tf.control_dependencies([check]):
+                x0 = tf.random.stateless_normal(
+                    tf.concat([[num_samples], list(model.image_shape)], 0), _seed_pair(seed)
+                )
+            res = model._integrate(x0, {**settings, "rtol": rtol, "atol": atol})
+            return {"images": model.from_internal(res.state), "nfe": res.nfe}
+
+        signatures["sample_ode"] = sample_ode.get_concrete_function()
+        module.sample_ode = sample_ode
 
     if sampler.noise is not None:
 

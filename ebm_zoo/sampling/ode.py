@@ -14,7 +14,9 @@ Solvers (each returns `ODEResult(state, nfe)`, nfe = number of evaluations of `f
   tfp_dopri5  `tfp.math.ode.DormandPrince` (for comparison in the bench suite).
 
 Every loop has a static maximum number of iterations (`max_steps`); an adaptive solve that
-needs more steps stops at `max_steps` and reports `success = False`.
+needs more steps stops at `max_steps` and reports `success = False`. For served models the
+fixed-step `num_steps` (with a static `max_steps`) and dopri5's rtol/atol may be tensors,
+validated in-graph.
 """
 
 from __future__ import annotations
@@ -40,28 +42,46 @@ class ODEResult(NamedTuple):
     success: tf.Tensor
 
 
-def _fixed_step(step_fn, nfe_per_step: int, x0, t0: float, t1: float, num_steps: int) -> ODEResult:
-    if int(num_steps) < 1:
-        raise EbmZooError(f"`num_steps` of a fixed-step solver must be >= 1, got {num_steps!r}.")
+def _fixed_step(
+    step_fn, nfe_per_step: int, x0, t0: float, t1: float, num_steps, max_steps: int | None = None
+) -> ODEResult:
+    """Equal steps from t0 to t1. `num_steps` is a Python int, or an int32 tensor (served
+    models) together with a static `max_steps` bound (asserted in-graph: 1 <= num_steps <= max)."""
     x0 = tf.convert_to_tensor(x0)
-    h = (float(t1) - float(t0)) / int(num_steps)
+    if isinstance(num_steps, (tf.Tensor, tf.Variable)):
+        if max_steps is None:
+            raise EbmZooError("A tensor `num_steps` needs a static `max_steps` bound.")
+        checks = [
+            tf.debugging.assert_positive(num_steps, message="num_steps must be >= 1"),
+            tf.debugging.assert_less_equal(
+                num_steps,
+                tf.constant(int(max_steps), num_steps.dtype),
+                message=f"num_steps must be <= {max_steps}",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            n = tf.cast(num_steps, tf.int32)
+        limit = int(max_steps)
+    else:
+        if int(num_steps) < 1:
+            raise EbmZooError(f"`num_steps` of a fixed-step solver must be >= 1, got {num_steps!r}.")
+        n = limit = int(num_steps)
+    h = (tf.cast(t1, x0.dtype) - tf.cast(t0, x0.dtype)) / tf.cast(n, x0.dtype)
 
     def body(i, x):
-        t = tf.cast(t0, x.dtype) + tf.cast(i, x.dtype) * tf.cast(h, x.dtype)
-        return i + 1, step_fn(t, x, tf.cast(h, x.dtype))
+        t = tf.cast(t0, x.dtype) + tf.cast(i, x.dtype) * h
+        return i + 1, step_fn(t, x, h)
 
-    _, x = tf.while_loop(
-        lambda i, x: i < num_steps, body, (tf.constant(0), x0), maximum_iterations=int(num_steps)
-    )
-    return ODEResult(x, tf.constant(nfe_per_step * int(num_steps), tf.int32), tf.constant(True))
+    _, x = tf.while_loop(lambda i, x: i < n, body, (tf.constant(0), x0), maximum_iterations=limit)
+    return ODEResult(x, nfe_per_step * tf.cast(n, tf.int32), tf.constant(True))
 
 
-def euler(fn: VelocityFn, x0, t0: float, t1: float, num_steps: int = 100) -> ODEResult:
+def euler(fn: VelocityFn, x0, t0: float, t1: float, num_steps=100, max_steps: int | None = None) -> ODEResult:
     """Explicit Euler with `num_steps` equal steps from t0 to t1 (first-order accurate)."""
-    return _fixed_step(lambda t, x, h: x + h * fn(t, x), 1, x0, t0, t1, num_steps)
+    return _fixed_step(lambda t, x, h: x + h * fn(t, x), 1, x0, t0, t1, num_steps, max_steps)
 
 
-def rk4(fn: VelocityFn, x0, t0: float, t1: float, num_steps: int = 25) -> ODEResult:
+def rk4(fn: VelocityFn, x0, t0: float, t1: float, num_steps=25, max_steps: int | None = None) -> ODEResult:
     """Classical Runge–Kutta (fourth order) with `num_steps` equal steps."""
 
     def step(t, x, h):
@@ -71,7 +91,7 @@ def rk4(fn: VelocityFn, x0, t0: float, t1: float, num_steps: int = 25) -> ODERes
         k4 = fn(t + h, x + h * k3)
         return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    return _fixed_step(step, 4, x0, t0, t1, num_steps)
+    return _fixed_step(step, 4, x0, t0, t1, num_steps, max_steps)
 
 
 # Dormand–Prince 5(4) tableau.
@@ -94,9 +114,23 @@ def _rms(x: tf.Tensor) -> tf.Tensor:
 
 
 def check_tolerances(rtol, atol) -> None:
-    """EbmZooError unless rtol > 0 and atol > 0."""
+    """EbmZooError unless rtol > 0 and atol > 0 (Python numbers; see `_tolerance` for tensors)."""
     check_positive(float(rtol), "rtol")
     check_positive(float(atol), "atol")
+
+
+def _tolerance(value, name: str, dtype) -> tf.Tensor:
+    """A tolerance as a tensor: Python numbers are checked now (EbmZooError), tensors (served
+    models) by an in-graph assertion that fails the request with the same message."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        value = tf.cast(value, dtype)
+        check = tf.debugging.assert_positive(
+            value, message=f"`{name}` must be > 0 (e.g. 1e-3, the official default)"
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(value)
+    check_positive(float(value), name)
+    return tf.constant(float(value), dtype)
 
 
 def dopri5(
@@ -109,14 +143,16 @@ def dopri5(
     max_steps: int = 1000,
     first_step: float | None = None,
 ) -> ODEResult:
-    """Adaptive Dormand–Prince 5(4) from t0 to t1 (> t0); see the module docstring."""
-    check_tolerances(rtol, atol)
+    """Adaptive Dormand–Prince 5(4) from t0 to t1 (> t0); see the module docstring.
+
+    rtol/atol: Python floats, or float tensors (a served model's inputs, checked in-graph)."""
     if not float(t1) > float(t0):
         raise EbmZooError(f"dopri5 integrates forward in time: need t1 > t0, got t0={t0}, t1={t1}.")
     if int(max_steps) < 1:
         raise EbmZooError(f"`max_steps` must be >= 1, got {max_steps!r}.")
     x0 = tf.convert_to_tensor(x0)
     dt = x0.dtype
+    rtol, atol = _tolerance(rtol, "rtol", dt), _tolerance(atol, "atol", dt)
     t0_, t1_ = tf.constant(float(t0), dt), tf.constant(float(t1), dt)
     f0 = fn(t0_, x0)
     nfe0 = 1
