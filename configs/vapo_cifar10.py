@@ -35,6 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
             w_time=0.1,
             w_align=1.0,
             pixel_reduction="mean",
+            align_time_power=True,
+            detach_corr_scale=True,
             learning_rate=1e-4,
             beta_1=0.9,
             beta_2=0.999,

@@ -282,8 +282,9 @@ def test_ood_scores_shapes_and_nll_closed_form_at_init():
 
 @pytest.mark.slow
 def test_savedmodel_sampling_signatures(tmp_path):
-    """`sample` (-1: the model's dopri5; K: K Euler steps) and `sample_ode` (tensor tolerances,
-    NFE out) reproduce the Python API; bad tolerances fail the request."""
+    """`sample` (-1: the model's dopri5; K: K Euler steps), `sample_ode` (tensor tolerances,
+    NFE out), `inpaint` and `energy` reproduce the Python API; bad inputs fail the request.
+    (The VAPO export test: tests/test_export.py covers the other families.)"""
     from ebm_zoo.export import export_savedmodel
 
     m = _tiny()
@@ -311,6 +312,14 @@ def test_savedmodel_sampling_signatures(tmp_path):
         )
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps"):
         loaded.signatures["sample"](**ints(num_samples=3, seed=4, num_steps=10_000))
+    x = np.random.default_rng(0).random([2, 4, 4, 1]).astype(np.float32)
+    mask = np.zeros([2, 4, 4, 1], np.float32)
+    mask[:, 2:] = 1.0
+    filled = loaded.signatures["inpaint"](images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0))
+    np.testing.assert_allclose(filled["images"], m.inpaint(x, mask, seed=0), atol=1e-5)
+    np.testing.assert_array_equal(filled["images"].numpy()[:, :2], x[:, :2])
+    energy = loaded.signatures["energy"](images=tf.constant(x))["energy"]
+    np.testing.assert_allclose(energy, m.energy(x), rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -406,3 +415,41 @@ def test_bad_input_raises():
         _tiny(rtol=0.0)
     with pytest.raises(EbmZooError, match="image_size"):
         _tiny(image_size=6, channel_mults=(1, 2, 2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, size, attn, batch", [("vapo_cifar10", 32, 16, 128), ("vapo_celeba", 64, 32, 64)]
+)
+def test_faithful_configs_match_the_official_recipe_and_train_at_tiny_size(name, size, attn, batch):
+    """The GPU configs carry the official settings (55.7M-parameter U-Net, loss reductions, Adam,
+    warm-up, std clip, EMA, dropout) and, shrunk to a tiny net and image, take training steps."""
+    from ebm_zoo import config as config_lib
+    from ebm_zoo.models import build_model
+
+    cfg = config_lib.get_config(name)
+    m = cfg.model
+    assert (m.image_size, cfg.data.image_size, cfg.data.batch_size) == (size, size, batch)
+    net_args = dict(
+        out_channels=3,
+        base_channels=m.base_channels,
+        channel_mults=tuple(m.channel_mults),
+        num_res_blocks=m.num_res_blocks,
+        attn_resolutions=tuple(m.attn_resolutions),
+        time_embed_dim=m.time_embed_dim,
+        image_size=size,
+    )
+    assert count_params_analytic(**net_args) == 55_676_419 and tuple(m.attn_resolutions) == (attn,)
+    official = dict(
+        loss="official", w_corr=1.0, w_norm=0.5, w_time=0.1, w_align=1.0, pixel_reduction="mean",
+        align_time_power=True, detach_corr_scale=True, learning_rate=1e-4, warmup_steps=5000, grad_clip=3.0,
+        grad_clip_mode="std", ema_decay=0.9999, dropout=0.3, rtol=1e-3, atol=1e-3, solver="dopri5",
+    )  # fmt: skip
+    assert {k: m[k] for k in official} == official
+    tiny = m.to_dict()
+    tiny.update(image_size=8, base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attn_resolutions=[4])
+    model = build_model(config_lib.ml_collections.ConfigDict(tiny))
+    model.compile()
+    x01 = np.random.default_rng(0).random([8, 8, 8, 3]).astype(np.float32)
+    hist = model.fit(x01, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(hist.history["loss"][-1]) and model.optimizer.iterations.numpy() == 2
