@@ -99,7 +99,7 @@ PRESETS: dict[str, PresetInfo] = dict(
             "digits",
             8,
             weights="package",
-            sha256="da3145685bf9fc605ea317a82bf9366d143a46d3630d4cb8e04fd234808c2346",
+            sha256="d55c4d81e1a0cb47a011660f6838add484aaeaacaaaef689b801f926ae1ea25e",
         ),
         # ---- Paper-scale: registered with their configs; weights must be trained (GPU-sized).
         _p(
