@@ -34,6 +34,8 @@ class EnergyModel(keras.Model):
     family: str = ""
     #: Internal pixel range, e.g. (0, 255), (-1, 1); used by `to_internal`/`from_internal`.
     internal_range: tuple[float, float] = (0.0, 1.0)
+    #: True when `_sample` accepts a tensor `n`: `sample` then compiles once for every n.
+    dynamic_sample_batch: bool = False
 
     def __init__(self, image_size: int = 32, channels: int = 3, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -90,12 +92,23 @@ class EnergyModel(keras.Model):
             raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        pair = tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
+        if self.dynamic_sample_batch:  # one trace serves every n
+            key = ("any n", tuple(sorted(overrides.items())))
+            fn = self._compiled_sample.get(key)
+            if fn is None:
+                fn = tf.function(
+                    lambda n, s: self.from_internal(self._sample(n, s, **overrides)),
+                    input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)],
+                )
+                self._compiled_sample[key] = fn
+            return fn(tf.constant(int(n), tf.int32), pair)
         key = (int(n), tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
         if fn is None:
             fn = tf.function(lambda s: self.from_internal(self._sample(int(n), s, **overrides)))
             self._compiled_sample[key] = fn
-        return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
+        return fn(pair)
 
     def export(self, path, **kwargs) -> str:
         """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export)."""

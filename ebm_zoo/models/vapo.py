@@ -196,6 +196,7 @@ class VAPO(EnergyModel):
 
     family = "vapo"
     internal_range = (-1.0, 1.0)
+    dynamic_sample_batch = True  # `_sample` takes a tensor n: one compiled sampler for every n
 
     def __init__(
         self,
@@ -514,16 +515,21 @@ class VAPO(EnergyModel):
     def sample_with_nfe(self, n: int, seed: int = 0, **overrides) -> tuple[tf.Tensor, int]:
         """(samples [n, H, W, C] in [0, 1], number of velocity evaluations) for one solve."""
         settings = self._solver_settings(overrides)
-        key = ("nfe", int(n), tuple(sorted(settings.items())))
+        if int(n) <= 0:
+            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        key = ("nfe", tuple(sorted(settings.items())))  # one trace for every n
         if key not in self._compiled:
 
-            def fn(s):
-                x0 = tf.random.stateless_normal([int(n), *self.image_shape], s)
+            def fn(n, s):
+                x0 = tf.random.stateless_normal(tf.concat([[n], list(self.image_shape)], 0), s)
                 res = self._integrate(x0, settings)
                 return self.from_internal(res.state), res.nfe
 
-            self._compiled[key] = tf.function(fn, autograph=False)
-        images, nfe = self._compiled[key](tf.constant([int(seed), 0], tf.int32))
+            spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)]
+            self._compiled[key] = tf.function(fn, autograph=False, input_signature=spec)
+        images, nfe = self._compiled[key](
+            tf.constant(int(n), tf.int32), tf.constant([int(seed), 0], tf.int32)
+        )
         return images, int(nfe)
 
     def interpolate(self, n: int, seed: int = 0, num_points: int = 8, **overrides) -> tf.Tensor:
