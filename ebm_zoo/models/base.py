@@ -124,6 +124,33 @@ class EnergyModel(keras.Model):
             self._energy(self.to_internal(tf.zeros([1, *self.image_shape])))
         self.built = True
 
+    def make_train_function(self, force=False):
+        """Keras' train function; under a multi-worker strategy every log value gets a leading
+        axis of 1 first.
+
+        Keras 3 reduces the replicas' logs with `strategy.reduce("MEAN", v, axis=0)` when it runs
+        multi-worker, which fails on the scalar logs every `train_step` returns ("Invalid reduction
+        dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388). With a [1] axis
+        the same call returns the mean scalar. Tested with two worker processes
+        (tests/test_multiworker.py).
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        strategy = self.distribute_strategy
+        multi_worker = (
+            isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()
+        )
+        if not multi_worker:
+            return super().make_train_function(force=force)
+
+        def step(data):
+            logs = self.train_step(data)
+            return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+
+        self.train_function = self._make_function(step)
+        return self.train_function
+
     def build_all(self) -> None:
         """Creates every variable (networks and optimizer slots) so a checkpoint can be restored
         before the first step. Subclasses with extra networks/optimizers extend this."""
