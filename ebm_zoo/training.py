@@ -11,6 +11,11 @@ The workdir holds everything needed to reproduce and continue a run:
     samples/step_XXXXXX.png   a sample grid at every checkpoint (per-grid PNGs where the model has grids)
     tb/                    TensorBoard scalars (every logged metric) and sample images
     model.weights.h5, model_config.json, metrics.json   written at the end
+    workers/<task>/        multi-worker runs only: the non-chief workers' own checkpoints
+
+Multi-worker (`strategy="multiworker"`, TF_CONFIG set on every worker): every worker runs the
+same command with the same --workdir; the chief (task "chief", else worker 0) writes the files
+above, the others only their checkpoints.
 """
 
 from __future__ import annotations
@@ -43,6 +48,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise EbmZooError(f"Unknown strategy {name!r}; valid: default, mirrored, multiworker.")
+
+
+def chief_and_task(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
+    """(is this process the chief?, its task index) — (True, 0) unless multi-worker.
+
+    The chief is task "chief", or worker 0 when the cluster has no "chief" task (TF_CONFIG)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    if not task_type:
+        return True, 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
 
 
 def _check_schedule(train_cfg) -> None:
@@ -103,8 +122,20 @@ class Run:
     def __init__(self, cfg, workdir: str, strategy: tf.distribute.Strategy | None = None, verbose: int = 1):
         _check_schedule(cfg.train)
         self.cfg = cfg
-        self.workdir = workdir
         self.strategy = strategy or tf.distribute.get_strategy()
+        # Multi-worker: every worker saves checkpoints (saving reads synchronised variables, a
+        # collective step), but only the chief writes the workdir; the others keep their own
+        # copy in workdir/workers/<task> (which also lets them resume) and skip sample grids.
+        replicas = int(self.strategy.num_replicas_in_sync)
+        if int(cfg.data.batch_size) % replicas:
+            raise EbmZooError(
+                f"data.batch_size={int(cfg.data.batch_size)} is the global batch and must be divisible "
+                f"by the {replicas} replicas of the strategy (each replica takes an equal share); "
+                f"use e.g. --config.data.batch_size={replicas * max(1, int(cfg.data.batch_size) // replicas)}."
+            )
+        self.is_chief, task = chief_and_task(self.strategy)
+        self.workdir = workdir if self.is_chief else os.path.join(workdir, "workers", str(task))
+        workdir = self.workdir
         self.verbose = verbose
         self.total_steps = int(cfg.train.steps)
         self.log_every = int(cfg.train.log_every)
@@ -170,6 +201,8 @@ class Run:
 
     def save(self, step: int) -> str:
         path = self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            return path
         grids = self.sample_grids(seed=int(self.cfg.train.get("seed", 0)))
         with self.writer.as_default(step=step):
             for name, imgs in grids.items():

@@ -2,6 +2,7 @@
 
     python tests/multiworker_worker.py OUT.npz FAMILY          # 1 replica (reference; no TF_CONFIG)
     TF_CONFIG=... python tests/multiworker_worker.py OUT.npz FAMILY   # a MultiWorkerMirroredStrategy worker
+    [TF_CONFIG=...] python tests/multiworker_worker.py OUT.npz run WORKDIR   # ebm_zoo.training.train
 
 Builds a tiny model of FAMILY ("vapo" or "descriptor") from a fixed seed, trains it for 2 steps of
 global batch 8 with Keras `fit` under the strategy, and saves every model weight before
@@ -46,6 +47,20 @@ def build(family: str):
     return build_model(tiny_descriptor_config().model)
 
 
+def run(out: str, workdir: str) -> None:
+    """The training loop itself (tiny descriptor, 4 steps, checkpoints at 2 and 4)."""
+    from ebm_zoo import training
+    from tests.helpers import tiny_descriptor_config
+
+    strategy = "multiworker" if "TF_CONFIG" in os.environ else "default"
+    cfg = tiny_descriptor_config()
+    cfg.data.batch_size = 2  # the global batch: one row per worker
+    r = training.Run(cfg, workdir, training.make_strategy(strategy), verbose=0)
+    r.fit()
+    final = {f"w{i:04d}": v.numpy() for i, v in enumerate(r.model.weights)}
+    np.savez(out, replicas=r.strategy.num_replicas_in_sync, chief=r.is_chief, workdir=r.workdir, **final)
+
+
 def main(out: str, family: str) -> None:
     multi = "TF_CONFIG" in os.environ
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if multi else tf.distribute.get_strategy()
@@ -69,4 +84,7 @@ def main(out: str, family: str) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[2] == "run":
+        run(sys.argv[1], sys.argv[3])
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -40,45 +40,63 @@ def _env(tf_config: dict | None) -> dict:
     return env
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("family", ["vapo", "descriptor"])
-def test_two_worker_processes_match_one_replica(family, tmp_path):
+def _launch(tmp_path, args: list[str]) -> tuple:
+    """Runs WORKER once without TF_CONFIG and as 2 workers of one cluster, concurrently;
+    returns (the single process's npz, [the workers' npz]). "{role}" in args becomes "single"
+    or "multi" (both workers get the same value)."""
     ref = tmp_path / "one.npz"
+    outs = [tmp_path / f"worker{i}.npz" for i in range(2)]
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    jobs = [(ref, None)] + [
+        (out, {"cluster": cluster, "task": {"type": "worker", "index": i}}) for i, out in enumerate(outs)
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, WORKER, str(ref), family],
-            env=_env(None),
+            [sys.executable, WORKER, str(out), *(a.format(role="multi" if cfg else "single") for a in args)],
+            env=_env(cfg),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+        for out, cfg in jobs
     ]
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
-    outs = [tmp_path / f"worker{i}.npz" for i in range(2)]
-    for i, out in enumerate(outs):
-        cfg = {"cluster": cluster, "task": {"type": "worker", "index": i}}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, WORKER, str(out), family],
-                env=_env(cfg),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
     for p in procs:
         log, _ = p.communicate(timeout=600)
         assert p.returncode == 0, log[-3000:]
-    one = np.load(ref)
+    return np.load(ref), [np.load(out) for out in outs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["vapo", "descriptor"])
+def test_two_worker_processes_match_one_replica(family, tmp_path):
+    one, workers = _launch(tmp_path, [family])
     assert int(one["replicas"]) == 1
-    keys = sorted(k for k in one.files if k.startswith("w"))
+    keys = sorted(k for k in one.files if k[0] == "w" and k[1:].isdigit())
     changed = [k for k in keys if not np.allclose(one[k], one["init" + k[1:]])]
     # (zero-initialised residual branches keep some VAPO weights still for the first steps)
     assert len(changed) >= len(keys) // 4, "training hardly moved the weights: a vacuous comparison"
-    for out in outs:
-        got = np.load(out)
+    for got in workers:
         assert int(got["replicas"]) == 2
         for k in keys:
             np.testing.assert_array_equal(got["init" + k[1:]], one["init" + k[1:]])  # same start
             # the tolerances of the in-process 2-replica tests (ring all-reduce changes sum order)
             np.testing.assert_allclose(got[k], one[k], rtol=1e-4, atol=1e-5, err_msg=f"{family} {k}")
+
+
+@pytest.mark.slow
+def test_training_run_on_two_workers(tmp_path):
+    """`training.train` with strategy="multiworker": same weights as one process, the chief
+    writes the workdir (checkpoints, sample grids, weights), worker 1 only workdir/workers/1."""
+    one, workers = _launch(tmp_path, ["run", str(tmp_path / "{role}")])
+    chief, other = workers
+    assert bool(chief["chief"]) and not bool(other["chief"])
+    assert str(other["workdir"]).endswith(os.path.join("workers", "1"))
+    keys = sorted(k for k in one.files if k[0] == "w" and k[1:].isdigit())
+    for k in keys:
+        np.testing.assert_allclose(chief[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(other[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    wd = tmp_path / "multi"  # the workers' shared workdir
+    assert sorted(os.listdir(wd / "samples"))[:1] == ["step_000002.png"]
+    assert (wd / "model.weights.h5").exists() and (wd / "checkpoints" / "checkpoint").exists()
+    scratch = wd / "workers" / "1"
+    assert (scratch / "checkpoints" / "checkpoint").exists() and not (scratch / "samples").exists()

@@ -152,3 +152,12 @@ def test_checkpoint_restores_every_model_variable(config_name, tmp_path):
     assert len(dst.variables) == len(src.variables)
     for a, b in zip(src.variables, dst.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_global_batch_not_divisible_by_replicas_is_refused(tmp_path):
+    from tests.helpers import two_cpu_strategy
+
+    cfg = tiny_descriptor_config()  # batch_size 1: one image for 2 replicas
+    with pytest.raises(EbmZooError, match=r"data.batch_size=1 .* divisible by the 2 replicas"):
+        training.Run(cfg, str(tmp_path / "run"), strategy=two_cpu_strategy(), verbose=0)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
