@@ -26,6 +26,26 @@ def tiny_descriptor_config(**model_overrides):
     return cfg
 
 
+TINY_VAPO = dict(
+    image_size=4,
+    channels=1,
+    base_channels=8,
+    channel_mults=(1,),
+    num_res_blocks=1,
+    attn_resolutions=(4,),
+    dropout=0.0,
+    time_embed_dim=16,
+    warmup_steps=2,
+)
+
+
+def tiny_vapo(**overrides):
+    """A VAPO with a 4×4×1 U-Net of 8 channels (seconds to build and trace)."""
+    from ebm_zoo.models.vapo import VAPO
+
+    return VAPO(**{**TINY_VAPO, **overrides})
+
+
 _STRATEGY = []
 
 

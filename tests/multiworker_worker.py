@@ -25,22 +25,9 @@ STEPS, GLOBAL_BATCH = 2, 8
 
 def build(family: str):
     if family == "vapo":
-        from ebm_zoo.models.vapo import VAPO
+        from tests.helpers import tiny_vapo
 
-        return VAPO(
-            image_size=4,
-            channels=1,
-            base_channels=8,
-            channel_mults=(1,),
-            num_res_blocks=1,
-            attn_resolutions=(4,),
-            dropout=0.2,
-            time_embed_dim=16,
-            warmup_steps=2,
-            grad_clip=0.5,
-            grad_clip_mode="std",
-            ema_decay=0.5,
-        )
+        return tiny_vapo(dropout=0.2, grad_clip=0.5, grad_clip_mode="std", ema_decay=0.5)
     from ebm_zoo.models import build_model
     from tests.helpers import tiny_descriptor_config
 

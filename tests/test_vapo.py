@@ -12,7 +12,7 @@ from ebm_zoo.models import vapo as vapo_lib
 from ebm_zoo.models.vapo import VAPO
 from ebm_zoo.nets.unet import TimeUNet, count_params_analytic
 from ebm_zoo.utils.checks import EbmZooError
-from tests.helpers import two_cpu_strategy
+from tests.helpers import tiny_vapo, two_cpu_strategy
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -26,21 +26,8 @@ def _fast_graphs():
     )
 
 
-TINY = dict(
-    image_size=4,
-    channels=1,
-    base_channels=8,
-    channel_mults=(1,),
-    num_res_blocks=1,
-    attn_resolutions=(4,),
-    dropout=0.0,
-    time_embed_dim=16,
-    warmup_steps=2,
-)
-
-
 def _tiny(**kw) -> VAPO:
-    return VAPO(**{**TINY, **kw})
+    return tiny_vapo(**kw)
 
 
 def _randomise_output_conv(net, seed=0, scale=0.3):
