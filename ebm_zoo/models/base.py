@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.utils.checks import EbmZooError, check_images
+from ebm_zoo.utils.checks import check_count, check_images, check_seed, seed_pair
 
 
 class EnergyModel(keras.Model):
@@ -88,11 +88,11 @@ class EnergyModel(keras.Model):
           seed: int for reproducible samples; None draws a fresh seed.
           **overrides: sampler settings of the family (e.g. num_steps), see the family docs.
         """
-        if int(n) <= 0:
-            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        n = check_count(n, "n")
+        seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        pair = tf.constant([int(seed) % (2**31 - 1), 0], tf.int32)
+        pair = seed_pair(seed)
         if self.dynamic_sample_batch:  # one trace serves every n
             key = ("any n", tuple(sorted(overrides.items())))
             fn = self._compiled_sample.get(key)

@@ -98,3 +98,58 @@ def check_choice(value, name: str, choices) -> None:
     """Raises EbmZooError unless `value` is one of `choices` (listed in the message)."""
     if value not in choices:
         raise EbmZooError(f"Unknown {name} {value!r}; valid values: {', '.join(map(str, choices))}.")
+
+
+# ------------------------------------------------------------------------------------------------
+# Scalar arguments of public methods and tools. Each returns the clean value or raises one
+# EbmZooError naming the argument, the value and the fix.
+
+#: Seeds are ints in [0, SEED_LIMIT); they map one-to-one onto a stateless [2] int32 seed pair.
+SEED_LIMIT = 2**62
+
+
+def _is_int_like(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_count(value, name: str = "n", *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer count in [minimum, maximum]; floats, bools and strings are refused (no truncation)."""
+    if not _is_int_like(value):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            hint = f" pass {int(value)}"
+        else:
+            hint = " pass a whole number"
+        raise EbmZooError(f"`{name}` must be an int, got {value!r} ({type(value).__name__});{hint}.")
+    value = int(value)
+    if value < minimum:
+        raise EbmZooError(f"`{name}` must be >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise EbmZooError(f"`{name}` must be <= {maximum}, got {value}; use a smaller value.")
+    return value
+
+
+def check_seed(seed, name: str = "seed") -> int | None:
+    """None (fresh randomness) or an int in [0, 2**62); anything else is refused."""
+    if seed is None:
+        return None
+    if not _is_int_like(seed):
+        raise EbmZooError(
+            f"`{name}` must be an int in [0, 2**62) or None, got {seed!r} ({type(seed).__name__})."
+        )
+    seed = int(seed)
+    if not 0 <= seed < SEED_LIMIT:
+        raise EbmZooError(f"`{name}` must lie in [0, 2**62), got {seed}; pick a non-negative seed below 2**62.")
+    return seed
+
+
+def seed_pair(seed: int) -> tf.Tensor:
+    """The stateless [2] int32 seed of a checked int seed (seeds < 2**31 - 1 give [seed, 0])."""
+    seed = int(seed)
+    return tf.constant([seed % 2**31, seed >> 31], tf.int32)
+
+
+def check_num_steps(value, name: str = "num_steps", *, allow_none: bool = True) -> int | None:
+    """A number of sampler steps: None (the model's default) or an int >= 0."""
+    if value is None and allow_none:
+        return None
+    return check_count(value, name, minimum=0)
