@@ -115,7 +115,7 @@ def test_bad_input_messages():
         Descriptor(step_size=0.0)
     with pytest.raises(EbmZooError, match="valid values"):
         Descriptor(learning="bogus")
-    with pytest.raises(EbmZooError, match="positive"):
+    with pytest.raises(EbmZooError, match="`n` must be >= 1"):
         m.sample(0)
 
 

@@ -1,4 +1,4 @@
-"""tools/eval.py, tools/sample.py and ebm_zoo.presets.evaluate on a tiny training run."""
+"""tools/eval.py, tools/sample.py and ebm_zoo.evaluation.harness on a tiny training run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_zoo.presets import evaluate, files
+from ebm_zoo.evaluation import harness as evaluate
+from ebm_zoo.presets import files
 from ebm_zoo.utils.checks import EbmZooError
 
 ROOT = Path(__file__).resolve().parents[1]

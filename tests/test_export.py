@@ -1,17 +1,20 @@
-"""SavedModel export: signatures, round trip, per-image independence, seeded sampling, saved_model_cli."""
+"""SavedModel export: signatures, round trip, per-image independence, served = Python pixel for
+pixel for every shipped preset, in-graph input checks, the family contract, the import graph."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ebm_zoo.export import _has_reconstruct, export_savedmodel, read_export_info, version_path
+from ebm_zoo.export import export_savedmodel, read_export_info, version_path
 from ebm_zoo.models import build_model
 from ebm_zoo.presets import files
 from ebm_zoo.utils.checks import EbmZooError
@@ -80,7 +83,7 @@ def test_reconstruct_round_trip(exported, images):
 def _sample(loaded, n, seed, steps):
     out = loaded.signatures["sample"](
         num_samples=tf.constant(n, tf.int32),
-        seed=tf.constant(seed, tf.int32),
+        seed=tf.constant(seed, tf.int64),
         num_steps=tf.constant(steps, tf.int32),
     )
     return out["images"].numpy()
@@ -99,9 +102,9 @@ def test_sample_is_seeded_and_matches_model_sample(exported):
 
 def test_sample_step_bound_and_count_are_checked(exported):
     _, _, loaded = exported
-    with pytest.raises(tf.errors.InvalidArgumentError, match="max_steps=12"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 12\]"):
         _sample(loaded, 2, 0, 13)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be > 0"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples` must be >= 1"):
         _sample(loaded, 0, 0, 1)
 
 
@@ -109,7 +112,7 @@ def test_sample_from_noise_rows_are_independent(exported):
     _, _, loaded = exported
     noise = np.random.default_rng(3).normal(size=(3, SIZE, SIZE, 1)).astype(np.float32)
     fn = loaded.signatures["sample_from_noise"]
-    seed, steps = tf.constant(5), tf.constant(3)
+    seed, steps = tf.constant(5, tf.int64), tf.constant(3)
     batch = fn(noise=tf.constant(noise), seed=seed, num_steps=steps)["images"].numpy()
     np.testing.assert_array_equal(
         batch, fn(noise=tf.constant(noise), seed=seed, num_steps=steps)["images"].numpy()
@@ -208,13 +211,13 @@ def test_every_family_exports(config_name, tmp_path):
     k = _sample(loaded, 2, 5, 2)
     assert k.shape == (2, s, s, c)
     np.testing.assert_array_equal(k, _sample(loaded, 2, 5, 2))
-    assert ("inpaint" in loaded.signatures) == hasattr(model, "inpaint")
-    assert ("reconstruct" in loaded.signatures) == _has_reconstruct(model)
+    assert ("inpaint" in loaded.signatures) == model.has_inpaint
+    assert set(loaded.signatures) == set(model.serving_functions())
     if "inpaint" in loaded.signatures:
         mask = np.zeros((n, s, s, 1), np.float32)
         mask[:, : s // 2] = 1.0
         served = loaded.signatures["inpaint"](
-            images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0)
+            images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0, tf.int64)
         )
         np.testing.assert_allclose(
             served["images"].numpy(), model.inpaint(x, mask, seed=0).numpy(), atol=1e-5
@@ -231,3 +234,260 @@ def test_batch_dependent_model_is_refused(tmp_path):
     with pytest.raises(EbmZooError, match="depend on the other images of the batch"):
         export_savedmodel(model, tmp_path / "mg")
     assert not (tmp_path / "mg").exists()
+
+
+def test_sample_from_noise_equals_sample_with_the_same_noise(exported):
+    """noise = the N(0, I) draw of `sample`'s seed pair gives `sample` itself (checks.seed_pair)."""
+    model, _, loaded = exported
+    for seed in (5, 2**40 + 3):  # the second needs both halves of the seed pair
+        pair = tf.constant([seed % 2**31, seed >> 31], tf.int32)
+        z = tf.random.stateless_normal([2, SIZE, SIZE, 1], pair)
+        got = loaded.signatures["sample_from_noise"](
+            noise=z, seed=tf.constant(seed, tf.int64), num_steps=tf.constant(-1)
+        )["images"].numpy()
+        np.testing.assert_array_equal(got, model.sample(2, seed=seed).numpy())
+        np.testing.assert_array_equal(
+            _sample(loaded, 2, seed, 2), model.sample(2, seed=seed, num_steps=2).numpy()
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Served = Python, pixel for pixel, for every shipped preset.
+
+
+def _shipped_presets():
+    from ebm_zoo.presets import PRESETS
+
+    return sorted(name for name, info in PRESETS.items() if info.weights == "package")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _shipped_presets())
+def test_served_sample_and_inpaint_equal_python_for_every_preset(name, tmp_path):
+    """For K in {0, 1, default, 2×default} the SavedModel's `sample` equals
+    `model.sample(n, seed, num_steps=K)` bit for bit (and -1 equals `model.sample(n, seed)`);
+    `inpaint` equals `model.inpaint`. Both sides run the model's one `_sample` / `_inpaint` on
+    the same tensors, so no tolerance is needed."""
+    import ebm_zoo
+
+    model = ebm_zoo.load(name)
+    loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / name))
+    default = model.default_num_steps
+    seed = 2**33 + 7  # both halves of the seed pair are used
+    for k in (0, 1, default, 2 * default):
+        served = _sample(loaded, 2, seed, k)
+        np.testing.assert_array_equal(
+            served, model.sample(2, seed=seed, num_steps=k).numpy(), err_msg=f"K={k}"
+        )
+    np.testing.assert_array_equal(_sample(loaded, 2, seed, -1), model.sample(2, seed=seed).numpy())
+    if model.has_inpaint:
+        s = model.image_size
+        x = np.random.default_rng(0).uniform(size=(2, *model.image_shape)).astype(np.float32)
+        mask = np.zeros((2, s, s, 1), np.float32)
+        mask[:, s // 4 : 3 * s // 4, s // 4 : 3 * s // 4] = 1.0
+        served = loaded.signatures["inpaint"](
+            images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(seed, tf.int64)
+        )["images"].numpy()
+        np.testing.assert_array_equal(served, model.inpaint(x, mask, seed=seed).numpy())
+        np.testing.assert_array_equal(served[:, : s // 4], x[:, : s // 4])
+
+
+# ----------------------------------------------------------------------------------------------
+# In-graph validation of served inputs.
+
+
+@pytest.fixture(scope="module")
+def inpainter(tmp_path_factory):
+    model = build_model(
+        dict(family="multigrid", image_size=8, grids=[1, 2, 8], width=0.05, norm="layer", num_steps=2)
+    )
+    files.build_variables(model)
+    return tf.saved_model.load(export_savedmodel(model, tmp_path_factory.mktemp("mg") / "mg"))
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.nan, "NaN or inf"),
+        (np.inf, "NaN or inf"),
+        (1.5, r"must lie in \[0, 1\]"),
+        (-0.2, r"must lie in \[0, 1\]"),
+    ],
+)
+def test_served_images_are_checked(exported, bad, match):
+    _, _, loaded = exported
+    x = np.full((2, SIZE, SIZE, 1), 0.5, np.float32)
+    x[1, 2, 3, 0] = bad
+    for sig in ("energy", "reconstruct"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            loaded.signatures[sig](images=tf.constant(x))
+    x[1, 2, 3, 0] = 1.0005  # within the tolerance
+    loaded.signatures["energy"](images=tf.constant(x))
+
+
+@pytest.mark.parametrize(
+    "n, seed, steps, match",
+    [
+        (0, 1, 1, "num_samples` must be >= 1"),
+        (-3, 1, 1, "num_samples` must be >= 1"),
+        (2, 1, -2, "num_steps` must be -1"),
+        (2, 1, -100, "num_steps` must be -1"),
+        (2, 1, 13, r"\[0, 12\]"),
+        (2, -1, 1, "seed` must lie in"),
+        (2, 2**62, 1, "seed` must lie in"),
+    ],
+)
+def test_served_sample_arguments_are_checked(exported, n, seed, steps, match):
+    _, _, loaded = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        _sample(loaded, n, seed, steps)
+
+
+def test_served_sample_from_noise_steps_are_checked(exported):
+    _, _, loaded = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps` must be -1"):
+        loaded.signatures["sample_from_noise"](
+            noise=tf.zeros([1, SIZE, SIZE, 1]), seed=tf.constant(0, tf.int64), num_steps=tf.constant(-5)
+        )
+
+
+@pytest.mark.parametrize(
+    "mask_shape, value, match",
+    [
+        ((2, 8, 8, 1), 0.5, "exactly 0"),
+        ((2, 8, 8, 1), np.nan, "exactly 0"),
+        ((2, 8, 8, 1), 2.0, "exactly 0"),
+        ((3, 8, 8, 1), 1.0, "mask` must have shape"),
+        ((2, 4, 8, 1), 1.0, "mask` must have shape"),
+        ((2, 8, 8, 2), 1.0, "mask` must have shape"),
+    ],
+)
+def test_served_inpaint_mask_is_checked(inpainter, mask_shape, value, match):
+    x = np.full((2, 8, 8, 1), 0.5, np.float32)
+    mask = np.zeros(mask_shape, np.float32)
+    mask[0, 0, 0, 0] = value
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        inpainter.signatures["inpaint"](
+            images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0, tf.int64)
+        )
+    ok = np.zeros((1, 8, 8, 1), np.float32)  # a [1, H, W, 1] mask broadcasts over the batch
+    inpainter.signatures["inpaint"](
+        images=tf.constant(x), mask=tf.constant(ok), seed=tf.constant(0, tf.int64)
+    )
+    x[0, 0, 0, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
+        inpainter.signatures["inpaint"](
+            images=tf.constant(x), mask=tf.constant(ok), seed=tf.constant(0, tf.int64)
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The family contract and the import structure.
+
+
+def test_every_registered_family_meets_the_contract():
+    from ebm_zoo.models.registry import contract_gaps, families
+
+    found = families()
+    assert {"descriptor", "short_run", "wgcn", "ggcn", "multigrid", "vapo"} <= set(found)
+    for name, family in found.items():
+        assert contract_gaps(family.cls) == [], name
+        assert family.module == f"ebm_zoo.models.{name}" and family.cls.__module__ == family.module
+        assert family.aliases and all(isinstance(v, str) for v in family.aliases.values()), name
+
+
+def test_contract_gaps_names_what_a_family_misses():
+    from ebm_zoo.models.base import EnergyModel
+    from ebm_zoo.models.registry import contract_gaps
+
+    class Half(EnergyModel):  # energy only: no sampler, no training, no config, not registered
+        family = "half"
+
+        def _energy(self, x):
+            return tf.reduce_sum(x, [1, 2, 3])
+
+    gaps = contract_gaps(Half)
+    assert {"_sample", "chain_start", "default_num_steps", "train_step", "get_config"} <= set(gaps)
+    assert any("register_keras_serializable" in g for g in gaps)
+    assert "_energy" not in gaps and contract_gaps(int) != []
+
+
+def test_export_names_no_family_and_imports_no_model_module():
+    import ebm_zoo.export
+    from ebm_zoo.models.registry import families
+
+    source = Path(ebm_zoo.export.__file__).read_text(encoding="utf-8")
+    for name, family in families().items():
+        assert f'"{name}"' not in source and f"'{name}'" not in source, name
+        assert family.cls.__name__ not in source, name
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [m for m in imported if m and m.startswith("ebm_zoo.models")], imported
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """{module: ebm_zoo modules it imports} from every import statement of the package (also the
+    ones inside functions). `from a.b import c` is an edge to a.b.c when that is a module, else to
+    a.b; importing a sub-module is not counted as an edge to its parent package. The top-level
+    facade `ebm_zoo` (nothing but `__version__` and lazy forwarders to presets) is left out: modules
+    import it only to read the version."""
+    import ebm_zoo
+
+    root = Path(ebm_zoo.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                ]
+            else:
+                continue
+            edges |= {t for t in targets if t in modules and t != name}
+        graph[name] = edges - {"ebm_zoo"}
+    return graph
+
+
+def _find_cycle(graph):
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_package_imports_have_no_cycle():
+    graph = _import_graph()
+    assert graph["ebm_zoo.models.base"] and "ebm_zoo.export" in graph
+    assert _find_cycle(graph) is None, " -> ".join(_find_cycle(graph))
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the walker works

@@ -182,3 +182,20 @@ def test_checkpoint_restores_both_networks_and_optimizers_before_the_first_step(
         np.testing.assert_array_equal(a, b)
     for a, b in zip(m.gen_optimizer.variables, fresh.gen_optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_step_size_has_one_home_and_is_validated_once_per_call(monkeypatch):
+    """δ is stored once (step_size) and validated once at construction and once per public call
+    that overrides sampler settings — never inside the traced sampler."""
+    from ebm_zoo.models.ggcn import ggcn_model
+
+    calls = []
+    real = ggcn_model.check_flow_args
+    monkeypatch.setattr(ggcn_model, "check_flow_args", lambda *a: calls.append(a) or real(*a))
+    m = GGCN(**TINY)
+    assert len(calls) == 1 and "tau" not in m.get_config()
+    m.sample(2, seed=0)
+    m.sample(2, seed=0, num_steps=2)
+    assert len(calls) == 1
+    m.sample(2, seed=0, step_size=0.05)
+    assert len(calls) == 2 and calls[-1][1] == 0.05

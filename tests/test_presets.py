@@ -226,7 +226,7 @@ def test_home_preset_is_found_and_listed(home, preset_dir, images, monkeypatch):
     monkeypatch.setitem(PRESETS, "descriptor_tiny", info)
     assert presets.weights_status("descriptor_tiny") == "none"
     shutil.copytree(path, home / "presets" / "descriptor_tiny")
-    rows = {r["name"]: r for r in ebm_zoo.list_models(verbose=False)}
+    rows = {r["name"]: r for r in ebm_zoo.describe_models(verbose=False)}
     assert rows["descriptor_tiny"]["weights"] == "local"
     assert set(rows["descriptor_tiny"]) >= {"description", "dataset", "image_size", "weights"}
     np.testing.assert_allclose(
@@ -238,11 +238,18 @@ def test_home_preset_is_found_and_listed(home, preset_dir, images, monkeypatch):
         ebm_zoo.load("descriptor_tiny")
 
 
-def test_list_models_prints_one_line_per_preset(capsys):
-    rows = ebm_zoo.list_models()
+def test_list_models_returns_names_and_prints_nothing(capsys):
+    names = ebm_zoo.list_models()
+    assert capsys.readouterr().out == ""
+    assert names == sorted(PRESETS) and "ggcn_celeba" in names and all(isinstance(n, str) for n in names)
+
+
+def test_describe_models_prints_one_line_per_preset(capsys):
+    rows = ebm_zoo.describe_models()
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == len(rows) == len(PRESETS)
     assert all("weights:" in line for line in out)
+    assert {r["name"] for r in rows} == set(ebm_zoo.list_models())
 
 
 def test_file_uri_is_cached_and_checked(home, preset_dir, images):

@@ -29,7 +29,7 @@ def test_energy_has_no_reference_term_and_init_is_uniform():
     m.build_all()
     x = tf.random.stateless_uniform([3, 8, 8, 1], [1, 1], -1, 1)
     np.testing.assert_allclose(m._energy(x).numpy(), -m.net(x).numpy(), rtol=1e-6)
-    x0 = m._init_noise(4000, 8, tf.constant([2, 2])).numpy()
+    x0 = m.chain_start(4000, tf.constant([2, 2]), size=8).numpy()
     assert x0.min() >= -1 and x0.max() <= 1 and abs(x0.mean()) < 0.01 and abs(x0.var() - 1 / 3) < 0.01
     assert ShortRun.from_config(m.get_config()).get_config() == m.get_config()
 

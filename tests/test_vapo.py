@@ -277,7 +277,7 @@ def test_savedmodel_sampling_signatures(tmp_path):
     m = _tiny()
     _randomise_output_conv(m.ema_net, scale=0.2)
     loaded = tf.saved_model.load(export_savedmodel(m, tmp_path / "vapo"))
-    ints = lambda **kw: {k: tf.constant(v) for k, v in kw.items()}  # noqa: E731
+    ints = lambda **kw: {k: tf.constant(v, tf.int64 if k == "seed" else tf.int32) for k, v in kw.items()}  # noqa: E731
     served = loaded.signatures["sample"](**ints(num_samples=3, seed=4, num_steps=-1))["images"]
     np.testing.assert_allclose(served, m.sample(3, seed=4), atol=1e-5)
     euler = loaded.signatures["sample"](**ints(num_samples=3, seed=4, num_steps=7))["images"]
@@ -302,7 +302,9 @@ def test_savedmodel_sampling_signatures(tmp_path):
     x = np.random.default_rng(0).random([2, 4, 4, 1]).astype(np.float32)
     mask = np.zeros([2, 4, 4, 1], np.float32)
     mask[:, 2:] = 1.0
-    filled = loaded.signatures["inpaint"](images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0))
+    filled = loaded.signatures["inpaint"](
+        images=tf.constant(x), mask=tf.constant(mask), seed=tf.constant(0, tf.int64)
+    )
     np.testing.assert_allclose(filled["images"], m.inpaint(x, mask, seed=0), atol=1e-5)
     np.testing.assert_array_equal(filled["images"].numpy()[:, :2], x[:, :2])
     energy = loaded.signatures["energy"](images=tf.constant(x))["energy"]

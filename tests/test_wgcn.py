@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from ebm_zoo.models import build_model
 from ebm_zoo.models.descriptor import Descriptor
-from ebm_zoo.models.ggcn import WGCN
+from ebm_zoo.models.wgcn import WGCN
 from ebm_zoo.utils.checks import EbmZooError
 from tests.helpers import two_cpu_strategy
 

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.models.ggcn import check_flow_args, wgcn_flow
+from ebm_zoo.models.wgcn import check_flow_args
+from ebm_zoo.sampling.langevin import wgcn_flow
 from ebm_zoo.utils.checks import EbmZooError
 
 SEED = tf.constant([3, 7], tf.int32)
@@ -121,7 +122,7 @@ def test_bad_flow_arguments_raise_clear_errors(kwargs, match):
 
 
 def test_flow_trace_metrics_points_and_rises():
-    from ebm_zoo.models.ggcn import FlowTraceMetrics
+    from ebm_zoo.models.wgcn import FlowTraceMetrics
 
     m = FlowTraceMetrics(num_steps=4, points=3)
     assert [t.name for t in m.metrics] == ["flow_e00", "flow_e02", "flow_e04", "flow_rises"]

@@ -48,7 +48,7 @@ flags.DEFINE_bool(
 
 def main(argv):
     del argv
-    from ebm_zoo.presets import evaluate
+    from ebm_zoo.evaluation import harness as evaluate
     from ebm_zoo.utils.checks import EbmZooError
 
     try:

@@ -4,10 +4,10 @@ python tools/export.py --workdir=runs/ggcn_celeba --preset=ggcn_celeba
     # -> $EBM_ZOO_HOME/presets/ggcn_celeba/ (default ~/.ebm_zoo), found by ebm_zoo.load("ggcn_celeba")
 python tools/export.py --workdir=runs/descriptor_brick --preset=descriptor_brick --shipped
     # -> ebm_zoo/presets/weights/descriptor_brick/ (ships with the package; pin its sha256 in
-    #    ebm_zoo/presets/registry.py, which the command prints)
+    #    ebm_zoo/models/<family>/<family>_presets.py, which the command prints)
 python tools/export.py --workdir=runs/descriptor_brick --out=exports/descriptor_brick/1
 python tools/export.py --handle=descriptor_brick --out=exports/descriptor_brick/1
-    # SavedModel with serving signatures (energy, sample, ...; see ebm_zoo/export.py)
+    # SavedModel with serving signatures (energy, sample, ...; see ebm_zoo/models/serving.py)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(argv):
             print(f"  weights sha256 = {meta['weights_sha256']}")
             if FLAGS.shipped:
                 print(
-                    f'  pin it in ebm_zoo/presets/registry.py: weights="package", sha256="{meta["weights_sha256"]}"'
+                    f'  pin it in ebm_zoo/models/<family>/<family>_presets.py: "weights": "package", "sha256": "{meta["weights_sha256"]}"'
                 )
             model = presets.load_preset_dir(path)
         if FLAGS.out:

@@ -32,7 +32,7 @@ flags.DEFINE_string("out", None, "Output PNG (default: samples/<name>.png).")
 
 def main(argv):
     del argv
-    from ebm_zoo.presets import evaluate
+    from ebm_zoo.evaluation import harness as evaluate
     from ebm_zoo.utils import images as image_utils
     from ebm_zoo.utils.checks import EbmZooError
 

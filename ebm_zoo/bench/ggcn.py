@@ -64,7 +64,8 @@ def _models(num_steps_descriptor: int):
 def _sampler(model, n: int, jit: bool = False, **overrides):
     import tensorflow as tf
 
-    fn = tf.function(lambda s: model._sample(n, s, **overrides), jit_compile=jit)
+    steps = overrides.pop("num_steps", -1)  # -1: the model's default (EnergyModel._sample contract)
+    fn = tf.function(lambda s: model._sample(n, s, tf.constant(steps), model.max_num_steps), jit_compile=jit)
     seed = tf.constant([0, 1], tf.int32)
     return lambda: fn(seed).numpy()
 

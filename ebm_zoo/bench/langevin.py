@@ -125,7 +125,7 @@ def build_descriptor(model_kwargs: dict):
 def tf_initial_state(d, batch: int, seed: int = 0):
     import tensorflow as tf
 
-    return d._init_noise(batch, d.image_size, tf.constant([seed, 7]))
+    return d.chain_start(batch, tf.constant([seed, 7]), size=d.image_size)
 
 
 def tf_compiled_fn(d, steps: int, jit_compile: bool = False):

@@ -1,31 +1,29 @@
-"""Model families, looked up by name (lazily: importing this module builds nothing)."""
+"""Model families: one folder per family (ebm_zoo/models/<family>/), found by ebm_zoo.models.registry.
+
+`FAMILIES` ({family: "module:Class"}) is computed on first use: importing this package builds nothing.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 from ebm_zoo.utils.checks import EbmZooError
 
-# family name -> "module:Class". Each family module registers its class with Keras.
-FAMILIES: dict[str, str] = {
-    "descriptor": "ebm_zoo.models.descriptor:Descriptor",
-    "multigrid": "ebm_zoo.models.multigrid:MultiGrid",
-    "wgcn": "ebm_zoo.models.ggcn:WGCN",
-    "ggcn": "ebm_zoo.models.ggcn:GGCN",
-    "vapo": "ebm_zoo.models.vapo:VAPO",
-    "short_run": "ebm_zoo.models.short_run:ShortRun",
-}
+
+def __getattr__(name: str):
+    if name == "FAMILIES":
+        from ebm_zoo.models.registry import families
+
+        return {f.name: f"{f.module}:{f.cls.__name__}" for f in families().values()}
+    raise AttributeError(f"module 'ebm_zoo.models' has no attribute {name!r}")
 
 
 def get_model_class(family: str):
     """Returns the Keras model class of a family name."""
-    if family not in FAMILIES:
-        raise EbmZooError(f"Unknown model family {family!r}; valid families: {', '.join(sorted(FAMILIES))}.")
-    module, cls = FAMILIES[family].split(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ModuleNotFoundError as e:  # a family listed but not present in this install
-        raise EbmZooError(f"Model family {family!r} is not available in this install ({e}).") from e
+    from ebm_zoo.models.registry import families
+
+    found = families()
+    if family not in found:
+        raise EbmZooError(f"Unknown model family {family!r}; valid families: {', '.join(sorted(found))}.")
+    return found[family].cls
 
 
 def build_model(model_config) -> keras.Model:  # noqa: F821

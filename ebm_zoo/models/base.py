@@ -1,14 +1,28 @@
 """The contract every ebm_zoo model follows (DESIGN.md, "Contracts / Models").
 
 Public images are float32 NHWC in [0, 1]. A subclass converts to its own internal scale in
-`to_internal` / `from_internal` and implements:
+`to_internal` / `from_internal` and implements (ebm_zoo.models.registry.CONTRACT; a test fails
+for a registered family that misses one):
 
-  _energy(x_internal) -> [N]            energy E(x), lower = more probable
-  _sample(n, seed, **overrides) -> x    internal-scale samples, traceable in tf.function
-  train_step(images01)                  one learning iteration (so `fit` trains it)
-  get_config()                          JSON-serialisable constructor arguments
+  family                                      class attribute, the registry name
+  _energy(x) -> [N]                           energy E(x) of internal images, lower = more probable
+  default_num_steps -> int                    property: sampler steps K of `sample` by default
+  chain_start(n, seed) -> x0                  internal [n, H, W, C] start of the sampler
+  _sample(n, seed, num_steps, max_steps, **overrides) -> x
+                                              internal samples; traceable; n an int or int32 []
+                                              tensor, seed [2] int32, num_steps an int32 []
+                                              tensor (-1 = the model's default sampler,
+                                              0 <= K <= max_steps: K steps); max_steps static
+  train_step(images01)                        one learning iteration (so `fit` trains it)
+  get_config()                                JSON-serialisable constructor arguments
 
-and gets `energy`, `sample`, seeds that survive checkpoints, and replica-aware RNG for free.
+and optionally `_inpaint(x, mask, seed, **overrides) -> x` (inpainting: `inpaint` and the served
+`inpaint` signature appear), `sample_overrides` / `check_overrides` (extra sampler settings),
+`sampler_settings()` (reported by the evaluation) and `serving_functions()` (extra signatures).
+
+It gets `energy`, `sample`, `inpaint`, `export`, seeds that survive checkpoints and replica-aware
+RNG for free. `sample` and the served `sample` run the same `_sample` with the same tensors, so
+they agree pixel for pixel (tests/test_export.py).
 """
 
 from __future__ import annotations
@@ -18,7 +32,15 @@ import numpy as np
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.utils.checks import check_count, check_images, check_seed, seed_pair
+from ebm_zoo.models import serving
+from ebm_zoo.utils.checks import (
+    EbmZooError,
+    check_count,
+    check_images,
+    check_num_steps,
+    check_seed,
+    seed_pair,
+)
 
 
 class EnergyModel(keras.Model):
@@ -34,8 +56,11 @@ class EnergyModel(keras.Model):
     family: str = ""
     #: Internal pixel range, e.g. (0, 255), (-1, 1); used by `to_internal`/`from_internal`.
     internal_range: tuple[float, float] = (0.0, 1.0)
-    #: True when `_sample` accepts a tensor `n`: `sample` then compiles once for every n.
-    dynamic_sample_batch: bool = False
+    #: Static bound of a tensor step count: max_steps_factor × max(default_num_steps, 1).
+    max_steps_factor: int = 4
+    #: Sampler settings `sample(..., **overrides)` accepts besides num_steps (validated once, by
+    #: `check_overrides`, at the public call).
+    sample_overrides: tuple[str, ...] = ()
 
     def __init__(self, image_size: int = 32, channels: int = 3, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -80,35 +105,106 @@ class EnergyModel(keras.Model):
     def call(self, images, training=False):
         return self._energy(self.to_internal(images))
 
-    def sample(self, n: int, seed: int | None = None, **overrides) -> tf.Tensor:
+    def sample(self, n: int, seed: int | None = None, num_steps: int | None = None, **overrides) -> tf.Tensor:
         """Draws `n` images [n, H, W, C] in [0, 1].
 
         Args:
           n: number of samples (> 0).
-          seed: int for reproducible samples; None draws a fresh seed.
-          **overrides: sampler settings of the family (e.g. num_steps), see the family docs.
+          seed: int in [0, 2**62) for reproducible samples (mapped by `checks.seed_pair`); None
+            draws a fresh seed.
+          num_steps: sampler steps K (0 = the chain start); None = the model's default sampler.
+          **overrides: the family's other sampler settings (`sample_overrides`).
         """
         n = check_count(n, "n")
         seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        pair = seed_pair(seed)
-        if self.dynamic_sample_batch:  # one trace serves every n
-            key = ("any n", tuple(sorted(overrides.items())))
-            fn = self._compiled_sample.get(key)
-            if fn is None:
-                fn = tf.function(
-                    lambda n, s: self.from_internal(self._sample(n, s, **overrides)),
-                    input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)],
-                )
-                self._compiled_sample[key] = fn
-            return fn(tf.constant(int(n), tf.int32), pair)
-        key = (int(n), tuple(sorted(overrides.items())))
+        num_steps = check_num_steps(num_steps)
+        self.check_overrides(overrides)
+        steps = -1 if num_steps is None else num_steps
+        max_steps = max(self.max_num_steps, steps)
+        key = ("sample", max_steps, tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
         if fn is None:
-            fn = tf.function(lambda s: self.from_internal(self._sample(int(n), s, **overrides)))
+            fn = tf.function(
+                lambda n, s, k: self.from_internal(self._sample(n, s, k, max_steps, **overrides)),
+                input_signature=[
+                    tf.TensorSpec([], tf.int32),
+                    tf.TensorSpec([2], tf.int32),
+                    tf.TensorSpec([], tf.int32),
+                ],
+            )
             self._compiled_sample[key] = fn
-        return fn(pair)
+        return fn(tf.constant(n, tf.int32), seed_pair(seed), tf.constant(steps, tf.int32))
+
+    @property
+    def max_num_steps(self) -> int:
+        """Static bound of a tensor `num_steps` (served signatures): max_steps_factor × default."""
+        return self.max_steps_factor * max(int(self.default_num_steps), 1)
+
+    def steps_or_default(self, num_steps: tf.Tensor) -> tf.Tensor:
+        """The int32 step count K of a `_sample` call: num_steps, or the default when it is -1."""
+        num_steps = tf.cast(num_steps, tf.int32)
+        return tf.where(num_steps < 0, tf.constant(int(self.default_num_steps), tf.int32), num_steps)
+
+    def check_overrides(self, overrides: dict) -> None:
+        """Refuses unknown sampler settings (EbmZooError); families validate the values too."""
+        unknown = sorted(set(overrides) - set(self.sample_overrides))
+        if unknown:
+            valid = ", ".join(("num_steps", *self.sample_overrides))
+            raise EbmZooError(
+                f"Unknown sampler setting(s) {unknown} for {type(self).__name__}; valid: {valid}."
+            )
+
+    def sampler_settings(self) -> dict:
+        """The sampler hyper-parameters `sample` uses by default (for evaluation reports)."""
+        return {"num_steps": int(self.default_num_steps)}
+
+    # ----------------------------------------------------------------------------------------
+    # Inpainting (families that implement `_inpaint`).
+    @property
+    def has_inpaint(self) -> bool:
+        return type(self)._inpaint is not EnergyModel._inpaint
+
+    def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
+        """Fills the pixels where mask == 1 and keeps the others exactly.
+
+        Args:
+          images01: [N, H, W, C] in [0, 1] (values under the mask are ignored).
+          mask: [H, W], [N, H, W] or [N or 1, H, W, 1 or C] of 0 (known) / 1 (to fill).
+          seed: int in [0, 2**62) (mapped by `checks.seed_pair`).
+          **overrides: num_steps and the family's sampler settings (`sample_overrides`).
+        Returns [N, H, W, C] in [0, 1].
+        """
+        if not self.has_inpaint:
+            raise EbmZooError(
+                f"{type(self).__name__} has no inpainting (its family does not implement _inpaint)."
+            )
+        x01 = self.check(images01)
+        m = serving.check_mask(mask, tuple(x01.shape))
+        seed = check_seed(seed, "seed")
+        if "num_steps" in overrides:
+            overrides["num_steps"] = check_num_steps(overrides["num_steps"], allow_none=False)
+        self.check_overrides({k: v for k, v in overrides.items() if k != "num_steps"})
+        key = ("inpaint", tuple(sorted(overrides.items())))
+        fn = self._compiled_sample.get(key)
+        if fn is None:
+            fn = tf.function(lambda x, m, s: self.inpaint_images(x, m, s, **overrides), reduce_retracing=True)
+            self._compiled_sample[key] = fn
+        return fn(x01, m, seed_pair(seed))
+
+    def inpaint_images(self, x01: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
+        """Traceable inpainting shared by `inpaint` and the served signature: [0, 1] in and out,
+        mask broadcastable to x01, seed [2] int32."""
+        m = tf.broadcast_to(tf.cast(mask, tf.float32), tf.shape(x01))
+        filled = self.from_internal(self._inpaint(self.to_internal(x01), m, seed, **overrides))
+        return tf.where(m > 0.5, filled, x01)
+
+    # ----------------------------------------------------------------------------------------
+    # Serving: the functions export.py wraps (it knows no family).
+    def serving_functions(self) -> dict:
+        """{signature name: (python function, input_signature)} of the SavedModel (ebm_zoo.export)."""
+        return serving.default_functions(self)
 
     def export(self, path, **kwargs) -> str:
         """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export)."""
@@ -175,8 +271,18 @@ class EnergyModel(keras.Model):
     def _energy(self, x: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement _energy.")
 
-    def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
+    @property
+    def default_num_steps(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define default_num_steps.")
+
+    def chain_start(self, n, seed: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement chain_start.")
+
+    def _sample(self, n, seed: tf.Tensor, num_steps: tf.Tensor, max_steps: int, **overrides) -> tf.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement _sample.")
+
+    def _inpaint(self, x: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no inpainting.")
 
     def get_config(self):
         return {"image_size": self.image_size, "channels": self.channels, "seed": self.seed}

@@ -4,7 +4,7 @@ Samplers take callables (an energy function), never models: models import sample
 other way round.
 """
 
-from ebm_zoo.sampling.langevin import LangevinResult, langevin, langevin_step
+from ebm_zoo.sampling.langevin import LangevinResult, langevin, langevin_step, wgcn_flow
 from ebm_zoo.sampling.replay import ReplayBuffer
 
-__all__ = ["LangevinResult", "ReplayBuffer", "langevin", "langevin_step"]
+__all__ = ["LangevinResult", "ReplayBuffer", "langevin", "langevin_step", "wgcn_flow"]

@@ -1,4 +1,4 @@
-r"""Langevin dynamics on an energy E(x), compiled as a `tf.while_loop`.
+r"""Langevin dynamics on an energy E(x), compiled as a `tf.while_loop` — the one loop of ebm_zoo.
 
 One step with step size δ (MODELS.md §1; Xie et al. 2016):
 
@@ -8,11 +8,21 @@ For the generative ConvNet E(x) = −f(x) + ‖x‖²/(2σ²), so the drift is (
 the multi-grid model's official update is the special case E = −f, s = 0, clipped to [0, 255].
 
 Implicit / proximal (JKO) variant (wGCN, MODELS.md §3): with τ = δ²/2 the step solves
-x' = x − τ·∇E(x') + √(2τ)·s·z by J fixed-point iterations x⁽ʲ⁺¹⁾ = x − τ∇E(x⁽ʲ⁾) + √(2τ)·s·z,
-starting at x⁽⁰⁾ = x and keeping z fixed; J = 1 is the ordinary (explicit) step above.
+x' = x − τ·∇E(x') + √(2τ)·s·z, i.e. x' = prox_{τE}(x + √(2τ)·s·z), by J iterations from x⁽⁰⁾ = x
+with z fixed:
+
+  solver="fixed_point"  x⁽ʲ⁺¹⁾ = x + √(2τ)sz − τ∇E(x⁽ʲ⁾)           (J = 1: the explicit step).
+                        Converges only when τ·Lip(∇E) < 1.
+  solver="split"        for E = U + ‖x‖²/(2σ²) (σ = `ref_sigma`): the Gaussian reference term is
+                        solved in closed form and only ∇U = ∇E − x/σ² is iterated,
+                        x⁽ʲ⁺¹⁾ = (x + √(2τ)sz − τ∇U(x⁽ʲ⁾)) / (1 + τ/σ²).
+
+`wgcn_flow` is this loop on E = −f + ‖x‖²/(2σ²) with a score function f.
 
 Noise is stateless: step t uses `fold_in(seed, t)`, and each replica takes its own rows of the
 global-batch noise (ebm_zoo.distribute), so chains are reproducible and replicas never share noise.
+`num_steps` may be a Python int or a scalar int32 tensor (with a static `max_steps`): the noise of
+step t does not depend on either, so a served chain with a tensor step count equals the Python one.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import tensorflow as tf
 from ebm_zoo import distribute
 
 EnergyFn = Callable[[tf.Tensor], tf.Tensor]
+SOLVERS = ("fixed_point", "split")
 
 
 class LangevinResult(NamedTuple):
@@ -57,23 +68,31 @@ def langevin_step(
     *,
     step_size: float | tf.Tensor,
     implicit_iters: int = 1,
+    solver: str = "fixed_point",
+    ref_sigma: float | None = None,
     clip: tuple[float, float] | None = None,
     mask: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """One (explicit or implicit) Langevin step.
+    """One (explicit or implicit) Langevin step (module docstring; `ref_sigma` for solver="split").
 
     Returns (x_next, E(x) [N] at the *starting* point, ∇E at the last fixed-point iterate).
     The starting energy comes free with the first gradient, so tracing costs no extra pass.
     """
     tau = 0.5 * tf.square(tf.cast(step_size, x.dtype))
     kick = x if noise is None else x + tf.cast(step_size, x.dtype) * noise
+    if solver == "split":
+        inv_var = 1.0 / float(ref_sigma) ** 2
+        shrink = 1.0 / (1.0 + tau * inv_var)  # the exact proximal map of the reference term
     y = x
     e_start = grad = None
     for j in range(int(implicit_iters)):  # J is a small static number (J = 1: explicit step)
         e, grad = energy_and_grad(energy_fn, y)
         if j == 0:
             e_start = e
-        y = kick - tau * grad
+        if solver == "split":  # ∇U = ∇E − y/σ², the reference term in closed form
+            y = shrink * (kick - tau * (grad - inv_var * y))
+        else:
+            y = kick - tau * grad
         if clip is not None:
             y = tf.clip_by_value(y, clip[0], clip[1])
         if mask is not None:
@@ -91,6 +110,8 @@ def langevin(
     noise_scale: float | tf.Tensor = 1.0,
     max_steps: int | None = None,
     implicit_iters: int = 1,
+    solver: str = "fixed_point",
+    ref_sigma: float | None = None,
     clip: tuple[float, float] | None = None,
     mask: tf.Tensor | None = None,
     trace: bool = False,
@@ -106,7 +127,9 @@ def langevin(
       noise_scale: s multiplying the noise; 0 gives noise-free gradient descent on E.
       max_steps: static bound on T (the loop's `maximum_iterations`); defaults to `num_steps`
         when that is a Python int.
-      implicit_iters: J fixed-point iterations per step (wGCN/JKO); 1 = ordinary Langevin.
+      implicit_iters: J solver iterations per step (wGCN/JKO); 1 with "fixed_point" = ordinary
+        Langevin.
+      solver: "fixed_point" or "split" (module docstring); "split" needs `ref_sigma` σ.
       clip: optional (low, high) pixel clipping after every step.
       mask: optional {0, 1} tensor broadcastable to x0; only pixels where mask == 1 move.
       trace: record the mean energy before the first and after every step.
@@ -119,10 +142,12 @@ def langevin(
         raise ValueError(f"num_steps={num_steps} must lie in [0, max_steps={max_steps}].")
     if int(implicit_iters) < 1:
         raise ValueError(f"implicit_iters (J) must be >= 1, got {implicit_iters}.")
+    if solver not in SOLVERS or (solver == "split" and not (ref_sigma or 0) > 0):
+        raise ValueError(f"solver must be one of {SOLVERS} ('split' with ref_sigma > 0), got {solver!r}.")
     x0 = tf.convert_to_tensor(x0)
     num_steps = tf.cast(num_steps, tf.int32)
-    noise_scale = tf.cast(noise_scale, x0.dtype)
     use_noise = not (isinstance(noise_scale, (int, float)) and noise_scale == 0)
+    noise_scale = tf.cast(noise_scale, x0.dtype)
     if mask is not None:
         mask = tf.cast(mask, x0.dtype)
 
@@ -137,6 +162,8 @@ def langevin(
             noise,
             step_size=step_size,
             implicit_iters=implicit_iters,
+            solver=solver,
+            ref_sigma=ref_sigma,
             clip=clip,
             mask=mask,
         )
@@ -162,3 +189,56 @@ def langevin(
         pad = tf.fill([max_steps - num_steps], recorded[-1])
         energy_trace = tf.concat([recorded, pad], axis=0)
     return LangevinResult(samples=x, energy_trace=energy_trace, grad_norm=gnorm)
+
+
+def wgcn_flow(
+    score_fn,
+    x0: tf.Tensor,
+    *,
+    ref_sigma: float,
+    num_steps,
+    step_size: float,
+    seed: tf.Tensor,
+    noise_scale: float = 1.0,
+    implicit_iters: int = 1,
+    solver: str = "split",
+    max_steps: int | None = None,
+    trace: bool = True,
+    clip: tuple[float, float] | None = None,
+    mask: tf.Tensor | None = None,
+) -> LangevinResult:
+    """K implicit (JKO / proximal) Langevin steps under E(x) = −f(x) + ‖x‖²/(2σ²) (wGCN, MODELS.md §3).
+
+    Args:
+      score_fn: f, maps x [N, H, W, C] to scores [N].
+      x0: initial particles [N, H, W, C] (internal scale).
+      ref_sigma: σ of the Gaussian reference.
+      num_steps: K >= 0 (int, or int32 tensor with `max_steps`; K = 0 returns x0).
+      step_size: δ > 0; τ = δ²/2 and the noise √(2τ)·s·z = δ·s·z.
+      seed, noise_scale, max_steps, clip, mask, trace: as `langevin`.
+      implicit_iters, solver: J and "split" | "fixed_point" (module docstring).
+
+    Returns:
+      LangevinResult(samples [N, H, W, C], energy_trace [max_steps + 1] or None, grad_norm).
+    """
+    inv_var = 1.0 / float(ref_sigma) ** 2
+
+    def energy_fn(x):
+        flat = tf.reshape(x, [tf.shape(x)[0], -1])
+        return -score_fn(x) + 0.5 * inv_var * tf.reduce_sum(tf.square(flat), axis=1)
+
+    return langevin(
+        energy_fn,
+        x0,
+        num_steps=num_steps,
+        step_size=step_size,
+        seed=seed,
+        noise_scale=noise_scale,
+        max_steps=max_steps,
+        implicit_iters=implicit_iters,
+        solver=solver,
+        ref_sigma=ref_sigma,
+        clip=clip,
+        mask=mask,
+        trace=trace,
+    )

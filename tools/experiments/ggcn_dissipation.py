@@ -64,7 +64,7 @@ def train_wgcn(steps: int):
 def traces(model, tau: float, usual_tau: float, num_steps: int, num_chains: int) -> dict:
     import tensorflow as tf
 
-    from ebm_zoo.models.ggcn import wgcn_flow
+    from ebm_zoo.sampling.langevin import wgcn_flow
 
     lo, hi = model.internal_range
     x0 = tf.random.stateless_uniform(

@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
+from ebm_zoo.models import serving
 from ebm_zoo.models.base import EnergyModel, apply_gradients, scale_for_replicas
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.sampling import ReplayBuffer, langevin
@@ -61,6 +62,7 @@ class Descriptor(EnergyModel):
     """
 
     family = "descriptor"
+    sample_overrides = ("size",)
 
     def __init__(
         self,
@@ -185,14 +187,19 @@ class Descriptor(EnergyModel):
     def _clip(self):
         return self.internal_range if self.clip_pixels else None
 
-    def run_langevin(self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None):
-        """Internal-scale Langevin from x0 (see ebm_zoo.sampling.langevin)."""
-        steps = self.num_steps if num_steps is None else int(num_steps)
+    def run_langevin(
+        self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None, max_steps=None
+    ):
+        """Internal-scale Langevin from x0 (see ebm_zoo.sampling.langevin); num_steps an int
+        (default: the training T) or an int32 tensor with a static `max_steps`."""
+        steps = self.num_steps if num_steps is None else num_steps
+        if max_steps is None:
+            max_steps = max(int(steps), 1)
         return langevin(
             self._energy,
             x0,
             num_steps=steps,
-            max_steps=max(steps, 1),
+            max_steps=max_steps,
             step_size=self.step_size,
             seed=seed,
             noise_scale=self.noise_scale if noise_scale is None else noise_scale,
@@ -210,23 +217,68 @@ class Descriptor(EnergyModel):
         )
         return self.from_internal(res.samples), res.energy_trace
 
-    def _init_noise(self, n, size, seed):
-        z = tf.random.stateless_normal([n, size, size, self.channels], seed)
+    @property
+    def default_num_steps(self) -> int:
+        return self.sample_steps
+
+    def start_from_noise(self, z: tf.Tensor) -> tf.Tensor:
+        """The chain start of standard-normal z [n, s, s, C]: σ·z clipped to the pixel range
+        (zeros for chain_init="zeros")."""
+        if self.chain_init == "zeros":
+            return tf.zeros_like(z)
         x = self.ref_sigma * z
         lo, hi = self.internal_range
         return tf.clip_by_value(x, lo, hi) if self.clip_pixels else x
 
-    def _sample(self, n, seed, num_steps=None, size=None, trace=False):
+    def chain_start(self, n, seed, size: int | None = None) -> tf.Tensor:
+        """[n, s, s, C] internal start states (s = synth_size), this replica's rows of the
+        global-batch draw (ebm_zoo.distribute) when called in a replica context."""
+        size = self.synth_size if size is None else int(size)
+        return self.start_from_noise(distribute.global_normal([n, size, size, self.channels], seed))
+
+    def _sample(self, n, seed, num_steps, max_steps, size=None):
         size = self.synth_size if size is None else int(size)
         if size != self.image_size and self.mode == "object":
             raise EbmZooError(
                 f"An object-mode descriptor samples only at {self.image_size}px, got size={size}."
             )
-        x0 = self._init_noise(n, size, seed)
-        if self.chain_init == "zeros":
-            x0 = tf.zeros_like(x0)
-        steps = self.sample_steps if num_steps is None else num_steps
-        return self.run_langevin(x0, distribute.split_seed(seed, 1), steps).samples
+        x0 = self.chain_start(n, seed, size)
+        return self.run_chain(x0, seed, num_steps, max_steps)
+
+    def run_chain(self, x0, seed, num_steps, max_steps):
+        """K = steps_or_default(num_steps) sampler steps from x0 with the noise of `sample`'s seed."""
+        k = self.steps_or_default(num_steps)
+        return self.run_langevin(x0, distribute.split_seed(seed, 1), k, max_steps=max_steps).samples
+
+    def sampler_settings(self) -> dict:
+        keys = ("step_size", "noise_scale", "ref_sigma", "synth_size", "chain_init", "clip_pixels")
+        return {**super().sampler_settings(), **{k: getattr(self, k) for k in keys}}
+
+    def serving_functions(self) -> dict:
+        """The common signatures, `reconstruct`, and `sample_from_noise` (noise float32
+        [N, s, s, C] standard normal, seed int64 [], num_steps int32 [] -> {"images"}: row i
+        depends only on noise row i; noise = N(0, I) drawn with `sample`'s seed gives `sample`)."""
+        out = super().serving_functions()
+        images = serving.images_spec(self)
+        max_steps, default = int(self.max_num_steps), int(self.default_num_steps)
+
+        def reconstruct(images):
+            x = self.to_internal(serving.checked_images(images))
+            return {"images": self.from_internal(self._reconstruct(x))}
+
+        def sample_from_noise(noise, seed, num_steps):
+            k = serving.checked_steps(num_steps, max_steps, default)
+            x0 = self.start_from_noise(noise)
+            return {
+                "images": self.from_internal(self.run_chain(x0, serving.served_seed_pair(seed), k, max_steps))
+            }
+
+        noise = tf.TensorSpec(
+            [None, self.synth_size, self.synth_size, self.channels], tf.float32, name="noise"
+        )
+        out["reconstruct"] = (reconstruct, [images])
+        out["sample_from_noise"] = (sample_from_noise, [noise, serving.SEED, serving.NUM_STEPS])
+        return out
 
     def training_grids(self, n: int) -> dict:
         """Extra image grids for the training loop: the persistent chains (the model's own samples)."""
@@ -278,17 +330,9 @@ class Descriptor(EnergyModel):
             raise EbmZooError(f"num_chains={self.num_chains} must be divisible by the {n_rep} replicas.")
         local = self.num_chains // n_rep
 
-        def fresh(n, s):
-            z = distribute.global_normal([n, self.synth_size, self.synth_size, self.channels], s)
-            x = self.ref_sigma * z
-            if self.chain_init == "zeros":
-                x = tf.zeros_like(x)
-            lo, hi = self.internal_range
-            return tf.clip_by_value(x, lo, hi) if self.clip_pixels else x
-
         if self.chains is not None:
-            return self.chains.draw(local, seed, fresh)
-        return fresh(local, seed), None
+            return self.chains.draw(local, seed, self.chain_start)
+        return self.chain_start(local, seed), None
 
     def _training_score(self, x):
         """f(x) [N] on the scale of a training image: texture scores are per-position means times

@@ -47,10 +47,11 @@ import numpy as np
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.models.base import EnergyModel, scale_for_replicas
+from ebm_zoo.models import serving
+from ebm_zoo.models.base import EnergyModel, apply_gradients, scale_for_replicas
 from ebm_zoo.nets.unet import TimeUNet
 from ebm_zoo.sampling import ode
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive, check_seed, seed_pair
 
 LOSSES = ("official", "v1")
 CLIP_MODES = ("std", "norm")
@@ -196,7 +197,7 @@ class VAPO(EnergyModel):
 
     family = "vapo"
     internal_range = (-1.0, 1.0)
-    dynamic_sample_batch = True  # `_sample` takes a tensor n: one compiled sampler for every n
+    sample_overrides = ("solver", "rtol", "atol", "max_solver_steps")
 
     def __init__(
         self,
@@ -373,74 +374,57 @@ class VAPO(EnergyModel):
     # ---------------------------------------------------------------------------------------
     # Training.
     def train_step(self, data):
-        """One VAPO step on images [N, H, W, C] in [0, 1] (the local batch of this replica)."""
-        y01 = data[0] if isinstance(data, (tuple, list)) else data
-        y = self.to_internal(y01)
-        n = tf.shape(y)[0]
+        """One VAPO step (Loo et al. 2024, Algorithm 1) on this replica's images [N, H, W, C] in
+        [0, 1]: ε ~ N(0, I), t ~ U(t_min, 1), minimise the loss of `loss_terms` on x_t = t·y +
+        (1 − t)·ε, clip the all-replica gradient, Adam step, EMA update."""
+        y = self.to_internal(data[0] if isinstance(data, (tuple, list)) else data)
         eps = distribute.global_normal(tf.shape(y), self.step_seed(0))
-        t = distribute.global_uniform([n], self.step_seed(1), minval=self.t_min, maxval=1.0)
-        t4 = t[:, None, None, None]
-        x_t = t4 * y + (1.0 - t4) * eps
+        t = distribute.global_uniform([tf.shape(y)[0]], self.step_seed(1), minval=self.t_min, maxval=1.0)
         drop_seed = self.step_seed(2) if self.net_kwargs["dropout"] > 0 else None
         variables = self.net.trainable_variables
         with tf.GradientTape() as tape:
-            phi, g, g_t = self._potential_and_grads(self.net, x_t, t, drop_seed)
-            if self.loss_name == "official":
-                terms = official_terms(
-                    phi,
-                    g,
-                    g_t,
-                    y,
-                    eps,
-                    t,
-                    self.pixel_reduction,
-                    self.align_time_power,
-                    self.detach_corr_scale,
-                )
-                loss = (
-                    self.w_corr * terms["corr"]
-                    + self.w_norm * terms["norm"]
-                    + self.w_time * terms["time"]
-                    + self.w_align * terms["align"]
-                )
-            else:
-                terms = v1_terms(phi, g, y, x_t, self.v1_sigma)
-                terms = {"corr": terms["cov"], "norm": terms["norm"], "time": 0.0, "align": 0.0}
-                loss = 0.5 * (terms["corr"] + terms["norm"])
+            loss, terms = self.loss_terms(y, eps, t, drop_seed)
             scaled = scale_for_replicas(loss)
-        grads = tape.gradient(scaled, variables)
-        grads, grad_norm = self._clip_global(grads)
-        self.optimizer.apply(grads, variables)
+        norms = []  # the all-replica gradient norm before clipping, for the log
+        apply_gradients(
+            self.optimizer, tape.gradient(scaled, variables), variables, lambda g: self._clip(g, norms)
+        )
         self._update_ema()
-        values = {
-            "loss": loss,
-            "loss_corr": terms["corr"],
-            "loss_norm": terms["norm"],
-            "loss_time": terms["time"],
-            "loss_align": terms["align"],
-            "potential": tf.reduce_mean(phi),
-            "grad_norm": grad_norm,
-        }
+        values = {"loss": loss, **{f"loss_{k}": terms[k] for k in ("corr", "norm", "time", "align")}}
+        values.update(potential=terms["potential"], grad_norm=norms[0])
         for k, v in values.items():
             self._trackers[k].update_state(v)
         return {k: m.result() for k, m in self._trackers.items()}
 
-    def _clip_global(self, grads):
-        """Clips the all-replica gradient; returns (per-replica share, its global norm before clipping).
+    def loss_terms(self, y, eps, t, dropout_seed=None) -> tuple[tf.Tensor, dict]:
+        """(loss, {"corr", "norm", "time", "align", "potential"}) of images y [N, H, W, C] in
+        [−1, 1], noise eps like y and times t [N] (module docstring; `train_step` calls this)."""
+        t4 = t[:, None, None, None]
+        x_t = t4 * y + (1.0 - t4) * eps
+        phi, g, g_t = self._potential_and_grads(self.net, x_t, t, dropout_seed)
+        if self.loss_name == "official":
+            terms = official_terms(
+                phi, g, g_t, y, eps, t, self.pixel_reduction, self.align_time_power, self.detach_corr_scale
+            )
+            weights = {"corr": self.w_corr, "norm": self.w_norm, "time": self.w_time, "align": self.w_align}
+            loss = tf.add_n([weights[k] * terms[k] for k in ("corr", "norm", "time", "align")])
+        else:
+            v1 = v1_terms(phi, g, y, x_t, self.v1_sigma)
+            terms = {"corr": v1["cov"], "norm": v1["norm"], "time": 0.0, "align": 0.0}
+            loss = 0.5 * (terms["corr"] + terms["norm"])
+        return loss, {**terms, "potential": tf.reduce_mean(phi)}
 
-        Keras sums the replicas' gradients, so the full gradient G is all-reduced here, clipped
-        (mode "std" or "norm", see the class docstring), and each replica hands G/R to the
-        optimizer: clipping acts on the same G on 1 and R replicas.
-        """
-        ctx = tf.distribute.get_replica_context()
-        r = distribute.num_replicas()
-        full = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads) if r > 1 else grads
-        norm = tf.linalg.global_norm(full)
+    def _clip(self, grads, norms: list):
+        """Clips the all-replica gradient G (mode "std" or "norm", class docstring); appends its
+        norm before clipping to `norms`. Used as the `process` of base.apply_gradients, which
+        sums the replicas' gradients first, so clipping acts on the same G on 1 and R replicas."""
+        norm = tf.linalg.global_norm(grads)
+        norms.append(norm)
         if self.grad_clip > 0 and self.grad_clip_mode == "norm":
-            full, _ = tf.clip_by_global_norm(full, self.grad_clip, use_norm=norm)
-        elif self.grad_clip > 0:
-            full = self._clip_by_adam_std(full)
-        return [gr / float(r) for gr in full], norm
+            return tf.clip_by_global_norm(grads, self.grad_clip, use_norm=norm)[0]
+        if self.grad_clip > 0:
+            return self._clip_by_adam_std(grads)
+        return list(grads)
 
     def _clip_by_adam_std(self, grads):
         """Official "std" clip: |G| ≤ c·sqrt(v / (1 − β₂^k)) + 0.1 elementwise, k = steps taken
@@ -475,42 +459,71 @@ class VAPO(EnergyModel):
 
     # ---------------------------------------------------------------------------------------
     # Sampling.
-    def _solver_settings(self, overrides: dict) -> dict:
-        unknown = set(overrides) - {"solver", "num_steps", "rtol", "atol", "max_solver_steps"}
-        if unknown:
-            raise EbmZooError(
-                f"Unknown VAPO sampler option(s) {sorted(unknown)}; valid: solver, num_steps, rtol, "
-                "atol, max_solver_steps."
-            )
+    def _solver_settings(self, overrides: dict, validate: bool = True) -> dict:
+        """The ODE settings: the model's, replaced by overrides (solver, num_steps, rtol, atol,
+        max_solver_steps); validated unless `validate=False` (already checked at the public call)."""
         s = {
             "solver": overrides.get("solver", self.solver),
             "num_steps": int(overrides.get("num_steps", self.num_steps)),
-            "rtol": float(overrides.get("rtol", self.rtol)),
-            "atol": float(overrides.get("atol", self.atol)),
+            "rtol": overrides.get("rtol", self.rtol),
+            "atol": overrides.get("atol", self.atol),
             "max_steps": int(overrides.get("max_solver_steps", self.max_solver_steps)),
         }
-        check_choice(s["solver"], "solver", ode.SOLVERS)
-        ode.check_tolerances(s["rtol"], s["atol"])
-        if s["num_steps"] < 1:
-            raise EbmZooError(f"`num_steps` must be >= 1, got {s['num_steps']}.")
+        if validate:
+            unknown = set(overrides) - {"num_steps", *self.sample_overrides}
+            if unknown:
+                raise EbmZooError(
+                    f"Unknown VAPO sampler option(s) {sorted(unknown)}; valid: solver, num_steps, rtol, "
+                    "atol, max_solver_steps."
+                )
+            check_choice(s["solver"], "solver", ode.SOLVERS)
+            ode.check_tolerances(s["rtol"], s["atol"])
+            if int(s["num_steps"]) < 1:
+                raise EbmZooError(f"`num_steps` must be >= 1, got {s['num_steps']}.")
         return s
+
+    def check_overrides(self, overrides: dict) -> None:
+        if overrides:
+            self._solver_settings(overrides)
+
+    def sampler_settings(self) -> dict:
+        s = self._solver_settings({}, validate=False)
+        return {**super().sampler_settings(), **s, "t_start": self.t_start, "t_end": self.t_end}
 
     def _integrate(self, x0: tf.Tensor, settings: dict, fn=None) -> ode.ODEResult:
         fn = fn or (lambda t, x: self.velocity(t, x))
         return ode.solve(fn, x0, self.t_start, self.t_end, **settings)
 
-    def sample(self, n: int, seed: int | None = None, **overrides) -> tf.Tensor:
-        """Samples [n, H, W, C] in [0, 1]; overrides: solver ("dopri5" | "euler" | "rk4" |
-        "tfp_dopri5"), num_steps (fixed-step solvers), rtol, atol, max_solver_steps."""
-        self._solver_settings(overrides)  # validate eagerly, before tracing
-        return super().sample(n, seed, **overrides)
+    @property
+    def default_num_steps(self) -> int:
+        """Steps of a fixed-step solver (euler / rk4); the default sampler may be adaptive."""
+        return self.num_steps
+
+    def chain_start(self, n, seed: tf.Tensor) -> tf.Tensor:
+        """x(0) ~ N(0, I), [n, H, W, C]."""
+        return distribute.global_normal(tf.concat([[n], list(self.image_shape)], 0), seed)
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops and explicit while_loops
-    def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
-        """Samples [n, H, W, C] in [−1, 1]: x(0) ~ N(0, I) moved by dx/dt = ∇ₓΦ (EMA weights)."""
-        settings = self._solver_settings(overrides)
-        x0 = tf.random.stateless_normal([n, *self.image_shape], seed)
-        return self._integrate(x0, settings).state
+    def _sample(self, n, seed, num_steps, max_steps, **overrides) -> tf.Tensor:
+        """Samples [n, H, W, C] in [−1, 1]: x(0) ~ N(0, I) moved by dx/dt = ∇ₓΦ (EMA weights).
+
+        num_steps = -1: the model's solver (adaptive dopri5 by default); K >= 0: K steps of the
+        fixed-step solver (the model's if euler / rk4, else Euler); K = 0 returns x(0).
+        """
+        settings = self._solver_settings(overrides, validate=False)
+        x0 = self.chain_start(n, seed)
+        fixed = settings["solver"] if settings["solver"] in ("euler", "rk4") else "euler"
+        step = ode.euler if fixed == "euler" else ode.rk4
+
+        def k_steps(k):
+            x = step(
+                lambda t, x: self.velocity(t, x), x0, self.t_start, self.t_end, tf.maximum(k, 1), max_steps
+            )
+            return tf.where(k > 0, x.state, x0)
+
+        if settings["solver"] in ("euler", "rk4"):
+            return k_steps(self.steps_or_default(num_steps))
+        return tf.cond(num_steps < 0, lambda: self._integrate(x0, settings).state, lambda: k_steps(num_steps))
 
     def sample_with_nfe(self, n: int, seed: int = 0, **overrides) -> tuple[tf.Tensor, int]:
         """(samples [n, H, W, C] in [0, 1], number of velocity evaluations) for one solve."""
@@ -521,15 +534,12 @@ class VAPO(EnergyModel):
         if key not in self._compiled:
 
             def fn(n, s):
-                x0 = tf.random.stateless_normal(tf.concat([[n], list(self.image_shape)], 0), s)
-                res = self._integrate(x0, settings)
+                res = self._integrate(self.chain_start(n, s), settings)
                 return self.from_internal(res.state), res.nfe
 
             spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)]
             self._compiled[key] = tf.function(fn, autograph=False, input_signature=spec)
-        images, nfe = self._compiled[key](
-            tf.constant(int(n), tf.int32), tf.constant([int(seed), 0], tf.int32)
-        )
+        images, nfe = self._compiled[key](tf.constant(int(n), tf.int32), seed_pair(check_seed(seed)))
         return images, int(nfe)
 
     def interpolate(self, n: int, seed: int = 0, num_points: int = 8, **overrides) -> tf.Tensor:
@@ -555,40 +565,41 @@ class VAPO(EnergyModel):
         x = tf.function(lambda x0: self._integrate(x0, settings).state, autograph=False)(x0)
         return tf.reshape(self.from_internal(x), [int(n), int(num_points), *self.image_shape])
 
-    def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
-        """Masked generation: fills the pixels where mask == 1, keeps the others.
+    @tf.autograph.experimental.do_not_convert
+    def _inpaint(self, y: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
+        """Masked generation (internal [−1, 1]; mask 1 = generate, 0 = known): the known pixels
+        follow their own path x_t = t·y + (1 − t)·ε (velocity y − ε), the masked ones the learned
+        drift ∇ₓΦ evaluated on the combined image; ε drawn with fold_in(seed, 2)."""
+        settings = self._solver_settings(overrides, validate=False)
+        m = mask
+        eps = tf.random.stateless_normal(tf.shape(y), distribute.split_seed(seed, 2))
 
-        Args:
-          images01: [N, H, W, C] in [0, 1] (values under the mask are ignored).
-          mask: [N or 1, H, W, 1 or C] in {0, 1}; 1 = generate, 0 = known.
-        The known pixels follow their own path x_t = t·y + (1 − t)·ε (velocity y − ε), the
-        masked ones the learned drift ∇ₓΦ evaluated on the combined image; returns [N, H, W, C]
-        in [0, 1] with the known pixels equal to the input.
-        """
-        y = self.to_internal(self.check(images01))
-        m = tf.convert_to_tensor(mask, tf.float32)
-        if m.shape.rank != 4:
-            raise EbmZooError(f"`mask` must be 4-D [N, H, W, 1 or C] of 0/1, got shape {tuple(m.shape)}.")
-        m_np = m.numpy()
-        if not np.all((m_np == 0) | (m_np == 1)):
-            raise EbmZooError("`mask` must contain only 0 (known pixel) and 1 (pixel to generate).")
-        m = tf.broadcast_to(m, tf.shape(y))
-        settings = self._solver_settings(overrides)
+        def fn(t, x):
+            known = t * y + (1.0 - t) * eps
+            x = m * x + (1.0 - m) * known
+            return m * self.velocity(t, x) + (1.0 - m) * (y - eps)
 
-        @tf.function(autograph=False)
-        def run(y, m):
-            eps = tf.random.stateless_normal(tf.shape(y), [int(seed), 2])
+        return self._integrate(eps, settings, fn).state
 
-            def fn(t, x):
-                known = t * y + (1.0 - t) * eps
-                x = m * x + (1.0 - m) * known
-                return m * self.velocity(t, x) + (1.0 - m) * (y - eps)
+    def serving_functions(self) -> dict:
+        """The common signatures and `sample_ode`: num_samples int32 [], seed int64 [], rtol
+        float32 [], atol float32 [] (both > 0) -> {"images", "nfe" int32 []}, dopri5 at the given
+        tolerances; rtol = atol = model.rtol reproduces `sample` with the default dopri5."""
+        out = super().serving_functions()
+        settings = {**self._solver_settings({}, validate=False), "solver": "dopri5"}
 
-            x0 = eps
-            return self._integrate(x0, settings, fn).state
+        def sample_ode(num_samples, seed, rtol, atol):
+            x0 = self.chain_start(serving.checked_count(num_samples), serving.served_seed_pair(seed))
+            tol = {
+                "rtol": serving.checked_positive(rtol, "rtol"),
+                "atol": serving.checked_positive(atol, "atol"),
+            }
+            res = self._integrate(x0, {**settings, **tol})
+            return {"images": self.from_internal(res.state), "nfe": res.nfe}
 
-        x = run(y, m)
-        return m * self.from_internal(x) + (1.0 - m) * self.check(images01)  # known pixels exact
+        spec = [serving.NUM_SAMPLES, serving.SEED, tf.TensorSpec([], tf.float32, name="rtol")]
+        out["sample_ode"] = (sample_ode, [*spec, tf.TensorSpec([], tf.float32, name="atol")])
+        return out
 
     # ---------------------------------------------------------------------------------------
     # Out-of-distribution scores.

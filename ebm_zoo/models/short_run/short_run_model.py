@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.models.descriptor import Descriptor
+from ebm_zoo.models.descriptor.descriptor_model import Descriptor
 from ebm_zoo.sampling import ReplayBuffer
 from ebm_zoo.utils.checks import EbmZooError
 
@@ -60,28 +60,18 @@ class ShortRun(Descriptor):
             "ShortRun has no Gaussian reference term, so `reconstruct` (σ²·∂f/∂x) is undefined."
         )
 
-    def _uniform(self, n, size, seed, sliced: bool):
+    def chain_start(self, n, seed, size: int | None = None) -> tf.Tensor:
+        """Uniform noise over the pixel range, [n, s, s, C] (this replica's rows in training)."""
+        size = self.synth_size if size is None else int(size)
         lo, hi = self.internal_range
-        shape = [n, size, size, self.channels]
-        if sliced:
-            return distribute.global_uniform(shape, seed, lo, hi)
-        return tf.random.stateless_uniform(shape, seed, lo, hi)
+        return distribute.global_uniform([n, size, size, self.channels], seed, lo, hi)
 
-    def _init_noise(self, n, size, seed):
-        return self._uniform(n, size, seed, sliced=False)
-
-    def _synth_init(self, x_data, seed):
-        _, n_rep = distribute.replica_context_info()
-        if self.num_chains % n_rep:
-            raise EbmZooError(f"num_chains={self.num_chains} must be divisible by the {n_rep} replicas.")
-        local = self.num_chains // n_rep
-
-        def fresh(n, s):
-            return self._uniform(n, self.synth_size, s, sliced=True)
-
-        if self.chains is not None:
-            return self.chains.draw(local, seed, fresh)
-        return fresh(local, seed), None
+    def serving_functions(self) -> dict:
+        """The common signatures only: no reference term, so no `reconstruct`, and the chain
+        starts from uniform noise, so no `sample_from_noise`."""
+        out = super().serving_functions()
+        del out["reconstruct"], out["sample_from_noise"]
+        return out
 
     def get_config(self):
         cfg = super().get_config()

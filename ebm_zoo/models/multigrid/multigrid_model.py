@@ -42,7 +42,15 @@ from ebm_zoo import distribute
 from ebm_zoo.models.base import EnergyModel, scale_for_replicas
 from ebm_zoo.nets.multigrid_nets import NORMS, make_energy_net
 from ebm_zoo.sampling import ReplayBuffer, langevin
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+from ebm_zoo.utils.checks import (
+    EbmZooError,
+    check_choice,
+    check_count,
+    check_num_steps,
+    check_positive,
+    check_seed,
+    seed_pair,
+)
 
 MODES = ("multigrid", "cd", "pcd")
 SAMPLERS = ("official", "langevin")
@@ -194,6 +202,7 @@ class MultiGrid(EnergyModel):
 
     family = "multigrid"
     internal_range = (0.0, PIXEL_MAX)
+    sample_overrides = ("step_size", "sampler")
 
     def __init__(
         self,
@@ -340,25 +349,34 @@ class MultiGrid(EnergyModel):
     def _energy(self, x: tf.Tensor) -> tf.Tensor:
         return self.grid_energy(len(self.nets) - 1, x)
 
-    def run_sampler(self, k: int, x0: tf.Tensor, seed: tf.Tensor, mask=None, **overrides):
-        """T sampler steps under f of net k from x0 [N, s, s, C] in [0, 255].
+    def run_sampler(
+        self, k: int, x0: tf.Tensor, seed: tf.Tensor, mask=None, num_steps=None, max_steps=None, **overrides
+    ):
+        """T sampler steps under f of net k from x0 [N, s, s, C] in [0, 255] (T = num_steps: an
+        int, default the model's, or an int32 tensor with a static `max_steps`).
 
         Returns the LangevinResult (samples [N, s, s, C] in [0, 255], grad_norm).
         """
         sampler = overrides.get("sampler", self.sampler)
-        check_choice(sampler, "sampler", SAMPLERS)
-        num_steps = int(overrides.get("num_steps", self.num_steps))
-        step_size = float(overrides.get("step_size", self.step_size))
+        steps = self.num_steps if num_steps is None else num_steps
         return langevin(
             lambda x: self.grid_energy(k, x, sampler),
             x0,
-            num_steps=num_steps,
-            step_size=step_size,
+            num_steps=steps,
+            max_steps=max_steps if max_steps is not None else max(int(steps), 1),
+            step_size=float(overrides.get("step_size", self.step_size)),
             seed=seed,
             noise_scale=1.0 if sampler == "langevin" else 0.0,
             clip=(0.0, PIXEL_MAX),
             mask=mask,
         )
+
+    def check_overrides(self, overrides: dict) -> None:
+        super().check_overrides(overrides)
+        if "sampler" in overrides:
+            check_choice(overrides["sampler"], "sampler", SAMPLERS)
+        if "step_size" in overrides:
+            check_positive(overrides["step_size"], "step_size")
 
     def _check_train_images(self, x: tf.Tensor) -> None:
         got = tuple(x.shape[1:])
@@ -372,58 +390,57 @@ class MultiGrid(EnergyModel):
 
     # --------------------------------------------------------------------------------------------
     def train_step(self, data):
-        """One learning iteration for every grid (see the module docstring)."""
+        """One learning iteration on images [N, S, S, C] in [0, 1] (Gao et al. 2018, Algorithm 1):
+
+        1. obs_s = the images block-averaged to every grid s;
+        2. synth_s = T sampler steps under f_s from up_sample(synth_{s−1}), synth_1 = obs_1
+           (CD: from the data, PCD: from the persistent chains, at S×S only);
+        3. per grid, an Adam step on loss_s = mean f_s(synth_s) − mean f_s(obs_s).
+        """
         images01 = data[0] if isinstance(data, (tuple, list)) else data
         self._check_train_images(images01)
         x = self.to_internal(images01)
-        seed = self.step_seed(0)
-        local_b = tf.shape(x)[0]
-        S = self.image_size
-
-        mean_colour = down_sample(x, S)
-        grad_norm = tf.zeros([])
-        if self.mode == "multigrid":
-            obs = [down_sample(x, S // s) for s in self.net_grids]
-            synth, prev, prev_s = [], mean_colour, 1
-            for k, s in enumerate(self.net_grids):
-                result = self.run_sampler(k, up_sample(prev, s // prev_s), distribute.split_seed(seed, k))
-                prev, prev_s = tf.stop_gradient(result.samples), s
-                synth.append(prev)
-            grad_norm = result.grad_norm
-        else:
-            obs = [x]
-            if self.mode == "cd":
-                x0 = x
-            else:
-                if x.shape[0] is None:
-                    raise EbmZooError(
-                        "mode='pcd' needs a static batch size (persistent chains have fixed slots); "
-                        "batch the dataset with drop_remainder=True."
-                    )
-                x0, slots = self.chains.draw(int(x.shape[0]), distribute.split_seed(seed, 1), lambda n, s: x)
-            result = self.run_sampler(0, x0, distribute.split_seed(seed, 2))
-            synth = [tf.stop_gradient(result.samples)]
-            grad_norm = result.grad_norm
-            if self.mode == "pcd":
-                self.chains.update(slots, synth[0])
-        self._remember_colours(mean_colour, local_b)
-
-        total = tf.zeros([])
-        for k, opt in enumerate(self.grid_optimizers):
-            net = self.nets[k]
-            with tf.GradientTape() as tape:
-                score_synth = tf.reduce_mean(self.grid_score(k, synth[k]))
-                score_obs = tf.reduce_mean(self.grid_score(k, obs[k]))
-                loss = score_synth - score_obs
-                scaled_loss = scale_for_replicas(loss)
-            grads = tape.gradient(scaled_loss, net.trainable_variables)
-            opt.apply_gradients(zip(grads, net.trainable_variables))
-            total += loss
+        obs, synth, grad_norm = self.synthesise(x, self.step_seed(0))
+        self._remember_colours(down_sample(x, self.image_size), tf.shape(x)[0])
+        losses = [self.grid_update(k, obs[k], synth[k]) for k in range(len(self.nets))]
+        for k, loss in enumerate(losses):
             self.grid_loss_trackers[k].update_state(loss)
             self.abs_err_trackers[k].update_state(tf.reduce_mean(tf.abs(obs[k] - synth[k])))
-        self.loss_tracker.update_state(total)
+        self.loss_tracker.update_state(tf.add_n(losses))
         self.grad_norm_tracker.update_state(grad_norm)
         return {m.name: m.result() for m in self.metrics}
+
+    def synthesise(self, x: tf.Tensor, seed: tf.Tensor):
+        """(obs, synth, grad_norm) of one iteration: per net grid the observed and the synthesised
+        images [N, s, s, C] in [0, 255], and the sampler's last gradient norm."""
+        if self.mode == "multigrid":
+            obs = [down_sample(x, self.image_size // s) for s in self.net_grids]
+            pyramid, grad_norm = self._pyramid(down_sample(x, self.image_size), seed)
+            return obs, [tf.stop_gradient(p) for p in pyramid[1:]], grad_norm
+        slots = None
+        if self.mode == "cd":
+            x0 = x
+        else:
+            if x.shape[0] is None:
+                raise EbmZooError(
+                    "mode='pcd' needs a static batch size (persistent chains have fixed slots); "
+                    "batch the dataset with drop_remainder=True."
+                )
+            x0, slots = self.chains.draw(int(x.shape[0]), distribute.split_seed(seed, 1), lambda n, s: x)
+        result = self.run_sampler(0, x0, distribute.split_seed(seed, 2))
+        synth = tf.stop_gradient(result.samples)
+        if slots is not None:
+            self.chains.update(slots, synth)
+        return [x], [synth], result.grad_norm
+
+    def grid_update(self, k: int, obs: tf.Tensor, synth: tf.Tensor) -> tf.Tensor:
+        """One step of grid k's optimizer on `grid_loss`; returns the loss."""
+        variables = self.nets[k].trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.grid_loss(k, obs, synth)
+            scaled = scale_for_replicas(loss)
+        self.grid_optimizers[k].apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return loss
 
     def grid_loss(self, k: int, obs: tf.Tensor, synth: tf.Tensor) -> tf.Tensor:
         """loss_s = mean f_s(synth) − mean f_s(obs) for net k (inputs [N, s, s, C], [0, 255])."""
@@ -439,7 +456,19 @@ class MultiGrid(EnergyModel):
 
     # --------------------------------------------------------------------------------------------
     # Sampling.
-    def _start_colours(self, n: int, seed: tf.Tensor) -> tf.Tensor:
+    @property
+    def default_num_steps(self) -> int:
+        return self.num_steps
+
+    def sampler_settings(self) -> dict:
+        return {
+            **super().sampler_settings(),
+            "step_size": self.step_size,
+            "sampler": self.sampler,
+            "grids": self.grids,
+        }
+
+    def chain_start(self, n, seed: tf.Tensor) -> tf.Tensor:
         """[n, 1, 1, C] mean colours drawn from the bank (mid-grey if the model is untrained)."""
         count = tf.reduce_sum(tf.cast(self.colour_bank.filled > 0.5, tf.int32))
         u = tf.random.stateless_uniform([n], seed)
@@ -447,62 +476,56 @@ class MultiGrid(EnergyModel):
         colours = tf.gather(tf.convert_to_tensor(self.colour_bank.states), idx)
         return tf.where(count > 0, colours, tf.fill(tf.shape(colours), PIXEL_MAX / 2))
 
-    def _sample_pyramid(self, n: int, seed: tf.Tensor, **overrides) -> list[tf.Tensor]:
-        """Coarse-to-fine synthesis; returns [1×1 start, one tensor per net grid], [0, 255]."""
-        x = self._start_colours(n, distribute.split_seed(seed, 1000))
-        out, prev_s = [x], 1
+    def _pyramid(self, x1: tf.Tensor, seed: tf.Tensor, num_steps=None, max_steps=None, **overrides):
+        """Coarse-to-fine synthesis from 1×1 images x1 [n, 1, 1, C] (grid k's noise: split_seed(seed,
+        k)); returns ([x1, one tensor per net grid], the last sampler's grad norm), [0, 255]."""
+        x, out, prev_s = x1, [x1], 1
         for k, s in enumerate(self.net_grids):
-            x = self.run_sampler(
-                k, up_sample(x, s // prev_s), distribute.split_seed(seed, k), **overrides
-            ).samples
+            result = self.run_sampler(
+                k,
+                up_sample(x, s // prev_s),
+                distribute.split_seed(seed, k),
+                None,
+                num_steps,
+                max_steps,
+                **overrides,
+            )
+            x, prev_s = result.samples, s
             out.append(x)
-            prev_s = s
-        return out
+        return out, result.grad_norm
 
-    def _sample(self, n: int, seed: tf.Tensor, **overrides) -> tf.Tensor:
-        return self._sample_pyramid(n, seed, **overrides)[-1]
+    def _sample(self, n, seed, num_steps, max_steps, **overrides) -> tf.Tensor:
+        return self._sample_pyramid(n, seed, num_steps, max_steps, **overrides)[-1]
 
-    def sample_all_grids(self, n: int, seed: int = 0, **overrides) -> list[tf.Tensor]:
+    def _sample_pyramid(self, n, seed, num_steps, max_steps, **overrides) -> list[tf.Tensor]:
+        x1 = self.chain_start(n, distribute.split_seed(seed, 1000))
+        return self._pyramid(x1, seed, self.steps_or_default(num_steps), max_steps, **overrides)[0]
+
+    def sample_all_grids(
+        self, n: int, seed: int = 0, num_steps: int | None = None, **overrides
+    ) -> list[tf.Tensor]:
         """Synthesis at every grid: a list of [n, s, s, C] in [0, 1], s = 1, then each net grid.
 
-        The last entry equals `sample(n, seed)`.
+        The last entry equals `sample(n, seed, num_steps, **overrides)`.
         """
-        if int(n) <= 0:
-            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
-        key = ("all_grids", int(n), tuple(sorted(overrides.items())))
+        n, seed = check_count(n, "n"), check_seed(seed)
+        steps = -1 if check_num_steps(num_steps) is None else num_steps
+        self.check_overrides(overrides)
+        max_steps = max(self.max_num_steps, steps)
+        key = ("all_grids", max_steps, tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
         if fn is None:
             fn = tf.function(
-                lambda s: [self.from_internal(t) for t in self._sample_pyramid(int(n), s, **overrides)]
+                lambda n, s, k: [
+                    self.from_internal(t) for t in self._sample_pyramid(n, s, k, max_steps, **overrides)
+                ]
             )
             self._compiled_sample[key] = fn
-        return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
+        return fn(tf.constant(n, tf.int32), seed_pair(seed), tf.constant(steps, tf.int32))
 
     # --------------------------------------------------------------------------------------------
-    # Inpainting.
-    def _check_mask(self, mask, n: int) -> tf.Tensor:
-        """Validates a mask and broadcasts it to [n, S, S, 1 or C] float32 {0, 1}."""
-        m = np.asarray(mask)
-        S, C = self.image_size, self.channels
-        if m.ndim == 2:
-            m = m[None, :, :, None]
-        elif m.ndim == 3:
-            m = m[None] if m.shape[-1] in (1, C) and m.shape[:2] == (S, S) else m[..., None]
-        if m.ndim != 4 or m.shape[1:3] != (S, S) or m.shape[0] not in (1, n) or m.shape[3] not in (1, C):
-            raise EbmZooError(
-                f"`mask` has shape {np.shape(mask)} but must be [{S}, {S}], [N, {S}, {S}] or "
-                f"[N, {S}, {S}, 1 or {C}] with N in (1, {n}) for images [{n}, {S}, {S}, {C}]; "
-                f"build one with ebm_zoo.models.multigrid.make_mask(kind, {S}, n)."
-            )
-        if not np.all(np.isin(m, (0, 1))):
-            bad = np.unique(m[~np.isin(m, (0, 1))])[:5]
-            raise EbmZooError(
-                f"`mask` must be binary (1 = unknown pixel, 0 = known), found values {bad.tolist()}; "
-                f"threshold it, e.g. (mask > 0.5).astype('float32')."
-            )
-        return tf.broadcast_to(tf.constant(m, tf.float32), [n, S, S, m.shape[3]])
-
-    def _inpaint_internal(self, x: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
+    # Inpainting (the public `inpaint` and the served signature are EnergyModel's).
+    def _inpaint(self, x: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
         """Coarse-to-fine sampling restricted to the unknown pixels; [0, 255] in and out.
 
         At each grid s: the image and the mask are down-sampled; blocks whose pixels are all known
@@ -528,32 +551,6 @@ class MultiGrid(EnergyModel):
             ).samples
         return prev
 
-    def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
-        """Recovers the pixels where mask == 1 by coarse-to-fine sampling on them only.
-
-        Args:
-          images01: [N, S, S, C] in [0, 1] (values under the mask are ignored).
-          mask: [S, S], [N, S, S] or [N, S, S, 1|C], 1 = unknown, 0 = known (kept exactly).
-          seed: seed of the sampler noise (sampler="langevin" only).
-          **overrides: num_steps, step_size, sampler.
-
-        Returns:
-          [N, S, S, C] in [0, 1]; known pixels equal the input exactly.
-        """
-        x01 = self.check(images01)
-        n = int(x01.shape[0])
-        m = self._check_mask(mask, n)
-        key = ("inpaint", tuple(sorted(overrides.items())))
-        fn = self._compiled_sample.get(key)
-        if fn is None:
-            fn = tf.function(
-                lambda x, mm, s: self.from_internal(self._inpaint_internal(x, mm, s, **overrides)),
-                reduce_retracing=True,
-            )
-            self._compiled_sample[key] = fn
-        filled = fn(self.to_internal(x01), m, tf.constant([int(seed) % (2**31 - 1), 1], tf.int32))
-        return tf.where(tf.broadcast_to(m, tf.shape(x01)) > 0.5, filled, x01)
-
     # --------------------------------------------------------------------------------------------
     def get_config(self):
         return {
@@ -576,15 +573,3 @@ class MultiGrid(EnergyModel):
             "colour_bank_size": self.colour_bank_size,
             "jit_compile": self.jit_compile,
         }
-
-
-__all__ = [
-    "MultiGrid",
-    "down_sample",
-    "make_mask",
-    "masked_psnr",
-    "mean_colour_fill",
-    "suggest_grids",
-    "up_sample",
-    "validate_grids",
-]

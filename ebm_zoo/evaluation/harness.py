@@ -1,9 +1,9 @@
 """Evaluation of a preset, a training workdir or an exported SavedModel: the logic of tools/eval.py
 and tools/sample.py.
 
-    from ebm_zoo.presets import evaluate
-    gen = evaluate.open_model(preset="descriptor_brick")      # or workdir=..., savedmodel=...
-    report = evaluate.evaluate(gen, out_dir="reports/descriptor_brick", num_samples=64)
+    from ebm_zoo.evaluation import harness
+    gen = harness.open_model(preset="descriptor_brick")      # or workdir=..., savedmodel=...
+    report = harness.evaluate(gen, out_dir="reports/descriptor_brick", num_samples=64)
 
 `evaluate` draws samples, loads reference images of the model's data set, computes the offline
 metrics of ebm_zoo.metrics (multi-scale SWD, Fréchet distance / KID / IS analogue in the shipped
@@ -62,31 +62,15 @@ class Generative:
 
     @property
     def is_mcmc(self) -> bool:
-        return (
-            self.model is not None and hasattr(self.model, "langevin") and hasattr(self.model, "_init_noise")
-        )
+        """True for a Python model whose family offers public Langevin chains (`langevin`)."""
+        return self.model is not None and callable(getattr(self.model, "langevin", None))
 
     def sampler_settings(self) -> dict:
-        """The sampler hyper-parameters samples are drawn with (for the report)."""
+        """The sampler hyper-parameters samples are drawn with (for the report), from the family."""
         if self.model is not None:
-            keys = (
-                "num_steps",
-                "sample_steps",
-                "step_size",
-                "noise_scale",
-                "ref_sigma",
-                "implicit_iters",
-                "solver",
-                "sampler",
-            )
-            keys += ("rtol", "atol", "synth_size", "grids", "chain_init")
-            out = {
-                k: getattr(self.model, k)
-                for k in keys
-                if isinstance(getattr(self.model, k, None), (int, float, str, list))
-            }
+            out = dict(self.model.sampler_settings())
             if self.num_steps is not None:  # the override replaces the sampling default
-                out["sample_steps" if "sample_steps" in out else "num_steps"] = self.num_steps
+                out["num_steps"] = self.num_steps
             return out
         steps = -1 if self.num_steps is None else self.num_steps
         return {"signature": "sample", **(self.saved_info.get("sampler") or {}), "num_steps": steps}
@@ -104,7 +88,7 @@ class Generative:
 
                 res = self.saved.signatures["sample"](
                     num_samples=tf.constant(m, tf.int32),
-                    seed=tf.constant(seed + b, tf.int32),
+                    seed=tf.constant(seed + b, tf.int64),
                     num_steps=tf.constant(-1 if self.num_steps is None else self.num_steps, tf.int32),
                 )
                 out.append(res["images"].numpy())
@@ -408,13 +392,10 @@ def langevin_trajectory(
     import tensorflow as tf
 
     model = gen.model
-    total = int(num_steps if num_steps is not None else getattr(model, "sample_steps", model.num_steps))
+    total = int(num_steps if num_steps is not None else model.default_num_steps)
     if every <= 0 or total <= 0:
         raise EbmZooError(f"--trajectory_every ({every}) and num_steps ({total}) must be > 0.")
-    size = int(getattr(model, "synth_size", model.image_size))
-    x = model._init_noise(n, size, tf.constant([seed, 0], tf.int32))
-    if getattr(model, "chain_init", "") == "zeros":
-        x = tf.zeros_like(x)
+    x = model.chain_start(n, tf.constant([seed, 0], tf.int32))
     states = [np.asarray(model.from_internal(x))]
     compiled = {}  # one traced chain per segment length (the last segment may be shorter)
     done, j = 0, 0

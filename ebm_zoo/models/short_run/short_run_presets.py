@@ -1,0 +1,12 @@
+"""Presets of the short_run family: data only, registered in __init__.py (see ebm_zoo.presets.registry)."""
+
+PRESETS = {
+    "short_run_digits": {
+        "description": "Short-run MCMC EBM with replay buffer (Nijkamp et al. 2019) on scikit-learn digits, 16x16 gray",
+        "config": "short_run_digits",
+        "dataset": "digits",
+        "image_size": 16,
+        "weights": "package",
+        "sha256": "4bf25a0c0f6ab6d1c82c99ed213189a473d2c379d0b70ada50ff829f3ee7cf4c",
+    },
+}
