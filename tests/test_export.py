@@ -491,3 +491,14 @@ def test_package_imports_have_no_cycle():
     assert graph["ebm_zoo.models.base"] and "ebm_zoo.export" in graph
     assert _find_cycle(graph) is None, " -> ".join(_find_cycle(graph))
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the walker works
+
+
+def test_every_train_step_fits_one_screen():
+    """train_step reads like its paper's algorithm box: at most 40 lines in every family."""
+    import inspect
+
+    from ebm_zoo.models.registry import families
+
+    for name, family in families().items():
+        lines = inspect.getsource(family.cls.train_step).splitlines()
+        assert len(lines) <= 40, f"{name}: train_step has {len(lines)} lines"

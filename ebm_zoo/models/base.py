@@ -188,8 +188,13 @@ class EnergyModel(keras.Model):
         self.check_overrides({k: v for k, v in overrides.items() if k != "num_steps"})
         key = ("inpaint", tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
-        if fn is None:
-            fn = tf.function(lambda x, m, s: self.inpaint_images(x, m, s, **overrides), reduce_retracing=True)
+        if fn is None:  # the served signature's input specs: one graph, the same pixels
+            images = serving.images_spec(self)
+            mask_spec = tf.TensorSpec([None, *images.shape[1:3], None], tf.float32)
+            fn = tf.function(
+                lambda x, m, s: self.inpaint_images(x, m, s, **overrides),
+                input_signature=[images, mask_spec, tf.TensorSpec([2], tf.int32)],
+            )
             self._compiled_sample[key] = fn
         return fn(x01, m, seed_pair(seed))
 
