@@ -13,12 +13,36 @@ and gets `energy`, `sample`, seeds that survive checkpoints, and replica-aware R
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.utils.checks import check_count, check_images, check_seed, seed_pair
+from ebm_zoo.utils.checks import (
+    check_count,
+    check_images,
+    check_mask,
+    check_num_steps,
+    check_sample_memory,
+    check_seed,
+    seed_pair,
+    stream_seed,
+)
+
+
+class _OwnRetracingFilter(logging.Filter):
+    """Drops TF's "triggered tf.function retracing" warning for ebm_zoo's own per-model sampler
+    functions: every model (and every new n or sampler setting) compiles its own function by
+    design, which TF's heuristic reports as excessive retracing on a user's screen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("retracing" in msg and "EnergyModel." in msg)
+
+
+tf.get_logger().addFilter(_OwnRetracingFilter())
 
 
 class EnergyModel(keras.Model):
@@ -36,6 +60,9 @@ class EnergyModel(keras.Model):
     internal_range: tuple[float, float] = (0.0, 1.0)
     #: True when `_sample` accepts a tensor `n`: `sample` then compiles once for every n.
     dynamic_sample_batch: bool = False
+    #: Bytes a sampler holds per image, in units of one float32 image (batch copies + network
+    #: activations); `sample` refuses an n whose estimate exceeds the available memory.
+    sample_memory_copies: int = 64
 
     def __init__(self, image_size: int = 32, channels: int = 3, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -64,6 +91,26 @@ class EnergyModel(keras.Model):
             images, name=name, channels=self.channels, image_size=None if any_size else self.image_size
         )
 
+    def check_mask(self, mask, n: int, name: str = "mask") -> tf.Tensor:
+        """Validates an inpainting mask for n images; float32 [n, S, S, 1 or C] of {0, 1}."""
+        return check_mask(mask, int(n), self.image_size, self.channels, name=name)
+
+    def check_count_n(self, n, name: str = "n") -> int:
+        """A sample count: an int >= 1 whose sampler working set fits in memory."""
+        n = check_count(n, name)
+        check_sample_memory(n, self.image_shape, copies=self.sample_memory_copies, name=name)
+        return n
+
+    @staticmethod
+    def check_steps(num_steps, name: str = "num_steps") -> int | None:
+        """None (the model's default) or an int >= 0 number of sampler steps."""
+        return check_num_steps(num_steps, name)
+
+    @staticmethod
+    def seed_tensor(seed, stream: int = 0) -> tf.Tensor:
+        """The stateless [2] seed of a public int seed (checked: ints in [0, 2**62)) and a stream."""
+        return stream_seed(seed, stream)
+
     # ----------------------------------------------------------------------------------------
     # Randomness: stateless, derived from (seed, optimizer step, stream), replica-sliced.
     def step_seed(self, stream: int = 0) -> tf.Tensor:
@@ -88,7 +135,7 @@ class EnergyModel(keras.Model):
           seed: int for reproducible samples; None draws a fresh seed.
           **overrides: sampler settings of the family (e.g. num_steps), see the family docs.
         """
-        n = check_count(n, "n")
+        n = self.check_count_n(n)
         seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))

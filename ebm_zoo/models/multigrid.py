@@ -476,7 +476,7 @@ class MultiGrid(EnergyModel):
                 lambda s: [self.from_internal(t) for t in self._sample_pyramid(int(n), s, **overrides)]
             )
             self._compiled_sample[key] = fn
-        return fn(tf.constant([int(seed) % (2**31 - 1), 0], tf.int32))
+        return fn(self.seed_tensor(seed, 0))
 
     # --------------------------------------------------------------------------------------------
     # Inpainting.
@@ -542,7 +542,7 @@ class MultiGrid(EnergyModel):
         """
         x01 = self.check(images01)
         n = int(x01.shape[0])
-        m = self._check_mask(mask, n)
+        m = self.check_mask(mask, n)
         key = ("inpaint", tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
         if fn is None:
@@ -551,7 +551,7 @@ class MultiGrid(EnergyModel):
                 reduce_retracing=True,
             )
             self._compiled_sample[key] = fn
-        filled = fn(self.to_internal(x01), m, tf.constant([int(seed) % (2**31 - 1), 1], tf.int32))
+        filled = fn(self.to_internal(x01), m, self.seed_tensor(seed, 1))
         return tf.where(tf.broadcast_to(m, tf.shape(x01)) > 0.5, filled, x01)
 
     # --------------------------------------------------------------------------------------------

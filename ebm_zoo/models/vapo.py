@@ -50,7 +50,7 @@ from ebm_zoo import distribute
 from ebm_zoo.models.base import EnergyModel, scale_for_replicas
 from ebm_zoo.nets.unet import TimeUNet
 from ebm_zoo.sampling import ode
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+from ebm_zoo.utils.checks import EbmZooError, check_choice, check_count, check_positive, check_tolerance
 
 LOSSES = ("official", "v1")
 CLIP_MODES = ("std", "norm")
@@ -484,10 +484,12 @@ class VAPO(EnergyModel):
             )
         s = {
             "solver": overrides.get("solver", self.solver),
-            "num_steps": int(overrides.get("num_steps", self.num_steps)),
-            "rtol": float(overrides.get("rtol", self.rtol)),
-            "atol": float(overrides.get("atol", self.atol)),
-            "max_steps": int(overrides.get("max_solver_steps", self.max_solver_steps)),
+            "num_steps": check_count(overrides.get("num_steps", self.num_steps), "num_steps"),
+            "rtol": check_tolerance(overrides.get("rtol", self.rtol), "rtol"),
+            "atol": check_tolerance(overrides.get("atol", self.atol), "atol"),
+            "max_steps": check_count(
+                overrides.get("max_solver_steps", self.max_solver_steps), "max_solver_steps"
+            ),
         }
         check_choice(s["solver"], "solver", ode.SOLVERS)
         ode.check_tolerances(s["rtol"], s["atol"])
@@ -515,8 +517,7 @@ class VAPO(EnergyModel):
     def sample_with_nfe(self, n: int, seed: int = 0, **overrides) -> tuple[tf.Tensor, int]:
         """(samples [n, H, W, C] in [0, 1], number of velocity evaluations) for one solve."""
         settings = self._solver_settings(overrides)
-        if int(n) <= 0:
-            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        n = self.check_count_n(n)
         key = ("nfe", tuple(sorted(settings.items())))  # one trace for every n
         if key not in self._compiled:
 
@@ -527,9 +528,7 @@ class VAPO(EnergyModel):
 
             spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)]
             self._compiled[key] = tf.function(fn, autograph=False, input_signature=spec)
-        images, nfe = self._compiled[key](
-            tf.constant(int(n), tf.int32), tf.constant([int(seed), 0], tf.int32)
-        )
+        images, nfe = self._compiled[key](tf.constant(int(n), tf.int32), self.seed_tensor(seed, 0))
         return images, int(nfe)
 
     def interpolate(self, n: int, seed: int = 0, num_points: int = 8, **overrides) -> tf.Tensor:
@@ -543,7 +542,7 @@ class VAPO(EnergyModel):
                 f"interpolate needs n >= 1 and num_points >= 2, got n={n}, num_points={num_points}."
             )
         settings = self._solver_settings(overrides)
-        z = tf.random.stateless_normal([2, int(n), int(np.prod(self.image_shape))], [int(seed), 1])
+        z = tf.random.stateless_normal([2, int(n), int(np.prod(self.image_shape))], self.seed_tensor(seed, 1))
         z0, z1 = z[0], z[1]
         cos = tf.reduce_sum(z0 * z1, 1) / (tf.norm(z0, axis=1) * tf.norm(z1, axis=1))
         theta = tf.acos(tf.clip_by_value(cos, -1.0, 1.0))[:, None, None]  # [n, 1, 1]
@@ -566,18 +565,13 @@ class VAPO(EnergyModel):
         in [0, 1] with the known pixels equal to the input.
         """
         y = self.to_internal(self.check(images01))
-        m = tf.convert_to_tensor(mask, tf.float32)
-        if m.shape.rank != 4:
-            raise EbmZooError(f"`mask` must be 4-D [N, H, W, 1 or C] of 0/1, got shape {tuple(m.shape)}.")
-        m_np = m.numpy()
-        if not np.all((m_np == 0) | (m_np == 1)):
-            raise EbmZooError("`mask` must contain only 0 (known pixel) and 1 (pixel to generate).")
-        m = tf.broadcast_to(m, tf.shape(y))
+        m = tf.broadcast_to(self.check_mask(mask, int(y.shape[0])), tf.shape(y))
+        seed = self.seed_tensor(seed, 2)
         settings = self._solver_settings(overrides)
 
         @tf.function(autograph=False)
         def run(y, m):
-            eps = tf.random.stateless_normal(tf.shape(y), [int(seed), 2])
+            eps = tf.random.stateless_normal(tf.shape(y), seed)
 
             def fn(t, x):
                 known = t * y + (1.0 - t) * eps
