@@ -19,7 +19,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ebm_zoo.utils import cli  # noqa: E402
 
-cli.quiet_startup()
+if not cli.quiet_startup():
+    cli.import_tensorflow_quietly()
 
 from absl import app, flags  # noqa: E402
 

@@ -47,9 +47,8 @@ flags.DEFINE_bool(
 )
 
 
-def main(argv):
-    del argv
-    from ebm_zoo.presets import evaluate
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
     from ebm_zoo.utils import checks
     from ebm_zoo.utils.checks import EbmZooError
 
@@ -62,6 +61,13 @@ def main(argv):
     checks.check_seed(FLAGS.seed, "--seed")
     if FLAGS.out:
         checks.check_output_dir(FLAGS.out, "--out")
+
+
+def main(argv):
+    del argv
+    from ebm_zoo.presets import evaluate
+    from ebm_zoo.utils import checks
+
     gen = evaluate.open_model(FLAGS.preset, FLAGS.workdir, FLAGS.savedmodel)
     gen.num_steps = FLAGS.num_steps
     handle = FLAGS.preset or FLAGS.workdir or FLAGS.savedmodel
@@ -93,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_flags)

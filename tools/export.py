@@ -29,10 +29,11 @@ flags.DEFINE_string("out", None, "Write a SavedModel here (a version directory, 
 flags.DEFINE_bool("overwrite", False, "Replace an existing preset of the same name (never done without it).")
 
 
-def main(argv):
-    del argv
-    from ebm_zoo import presets
-    from ebm_zoo.export import version_path
+def check_flags():
+    """Validates every flag before anything is read or written (no TensorFlow needed)."""
+    from pathlib import Path
+
+    from ebm_zoo.presets import loader
     from ebm_zoo.utils import checks
     from ebm_zoo.utils.checks import EbmZooError
 
@@ -45,11 +46,18 @@ def main(argv):
     # Every argument is checked before anything is written.
     if FLAGS.preset:
         checks.check_preset_name(FLAGS.preset, "--preset")
-        root = presets.PACKAGE_WEIGHTS if FLAGS.shipped else presets.home() / "presets"
+        root = loader.PACKAGE_WEIGHTS if FLAGS.shipped else loader.home() / "presets"
         dest = checks.check_inside(root / FLAGS.preset, root, "--preset")
         checks.check_output_dir(dest, "--preset", must_be_new=True, overwrite=FLAGS.overwrite)
     if FLAGS.out:
-        checks.check_output_dir(version_path(FLAGS.out), "--out")
+        out = Path(FLAGS.out)
+        checks.check_output_dir(out if out.name.isdigit() else out / "1", "--out")  # export.version_path
+
+
+def main(argv):
+    del argv
+    from ebm_zoo import presets
+
     model = None
     if FLAGS.preset:
         path = presets.export_workdir(
@@ -74,4 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_flags)

@@ -31,6 +31,10 @@ flags.DEFINE_string("split", "test", "Split of the images to inpaint.")
 flags.DEFINE_integer("num_images", 10, "Number of images.")
 flags.DEFINE_list("masks", ["center", "random", "left"], "Mask kinds: center, random, left, right.")
 flags.DEFINE_alias("mask", "masks")
+
+#: = ebm_zoo.models.multigrid.MASK_KINDS (repeated so that flags are checked without TensorFlow;
+#: tests/test_bad_input_cli.py asserts they agree).
+MASK_KINDS = ("center", "random", "left", "right")
 flags.DEFINE_float("box_fraction", 0.5, "Side of the centre box as a fraction of the image side.")
 flags.DEFINE_float("drop_rate", 0.5, "Fraction of unknown pixels of the random mask.")
 flags.DEFINE_integer("num_steps", None, "Sampler steps per grid (default: the model's T).")
@@ -46,14 +50,10 @@ def _data_config(handle: str) -> dict:
     return {}
 
 
-def main(argv):
-    del argv
-    import ebm_zoo
-    from ebm_zoo.data import load_array
-    from ebm_zoo.models.multigrid import MASK_KINDS, make_mask, masked_psnr, mean_colour_fill
+def check_flags() -> str:
+    """Validates the flags (no TensorFlow needed); returns the model handle."""
     from ebm_zoo.utils import checks
     from ebm_zoo.utils.checks import EbmZooError
-    from ebm_zoo.utils.images import save_grid
 
     if bool(FLAGS.model) == bool(FLAGS.workdir):
         raise EbmZooError("Give exactly one of --model=HANDLE or --workdir=RUN (a finished training run).")
@@ -68,6 +68,18 @@ def main(argv):
     checks.check_num_steps(FLAGS.num_steps, "--num_steps")
     checks.check_seed(FLAGS.seed, "--seed")
     checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+    return handle
+
+
+def main(argv):
+    del argv
+    import ebm_zoo
+    from ebm_zoo.data import load_array
+    from ebm_zoo.models.multigrid import make_mask, masked_psnr, mean_colour_fill
+    from ebm_zoo.utils.checks import EbmZooError
+    from ebm_zoo.utils.images import save_grid
+
+    handle = check_flags()
     model = ebm_zoo.load(handle)
     if not hasattr(model, "inpaint"):
         raise EbmZooError(f"{handle} holds a {type(model).__name__}, which has no `inpaint`.")
@@ -103,4 +115,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_flags)

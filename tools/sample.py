@@ -32,22 +32,31 @@ flags.DEFINE_integer("trajectory_chains", 4, "Chains shown in the trajectory str
 flags.DEFINE_string("out", None, "Output PNG (default: samples/<name>.png).")
 
 
-def main(argv):
-    del argv
-    from ebm_zoo.presets import evaluate
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
     from ebm_zoo.utils import checks
-    from ebm_zoo.utils import images as image_utils
     from ebm_zoo.utils.checks import EbmZooError
 
     if FLAGS.handle and FLAGS.savedmodel:
         raise EbmZooError("Give one of --handle or --savedmodel, not both.")
     if not FLAGS.handle and not FLAGS.savedmodel:
         raise EbmZooError("Give --handle=NAME|DIR (or --preset=NAME) or --savedmodel=DIR; see --help.")
+    checks.check_handle(FLAGS.handle or FLAGS.savedmodel, "--handle" if FLAGS.handle else "--savedmodel")
     checks.check_count(FLAGS.num_samples, "--num_samples")
     checks.check_seed(FLAGS.seed, "--seed")
     checks.check_num_steps(FLAGS.num_steps, "--num_steps")
     checks.check_count(FLAGS.trajectory_every, "--trajectory_every", minimum=0)
     checks.check_count(FLAGS.trajectory_chains, "--trajectory_chains")
+    if FLAGS.out:
+        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+
+
+def main(argv):
+    del argv
+    from ebm_zoo.presets import evaluate
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils import images as image_utils
+
     if FLAGS.savedmodel:
         gen = evaluate.open_model(savedmodel=FLAGS.savedmodel)
     elif FLAGS.handle and os.path.isfile(os.path.join(FLAGS.handle, "model_config.json")):
@@ -76,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_flags)

@@ -66,8 +66,8 @@ def _split_config_overrides(argv: list[str]) -> list[str]:
     return rest
 
 
-def main(argv):
-    del argv
+def build_config():
+    """The run's config: --model's config with --dataset, --train_steps and --config.* applied."""
     from ebm_zoo import config as config_lib
     from ebm_zoo.utils import checks
 
@@ -83,6 +83,12 @@ def main(argv):
     config_lib.apply_overrides(cfg, _OVERRIDES)
     workdir = FLAGS.workdir or os.path.join("runs", cfg.config_name)
     checks.check_output_dir(workdir, "--workdir")
+    return cfg, workdir
+
+
+def main(argv):
+    del argv
+    cfg, workdir = build_config()
     if FLAGS.num_cpu_devices > 1:
         import tensorflow as tf
 
@@ -99,4 +105,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, flags_parser=_split_config_overrides, debug_flag=None)
+    cli.run(main, flags_parser=_split_config_overrides, debug_flag=None, check=build_config)

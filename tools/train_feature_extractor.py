@@ -15,7 +15,8 @@ import os
 
 from ebm_zoo.utils import cli
 
-cli.quiet_startup()
+if not cli.quiet_startup():
+    cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 

@@ -158,10 +158,34 @@ class EnergyModel(keras.Model):
         return fn(pair)
 
     def export(self, path, **kwargs) -> str:
-        """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export)."""
-        from ebm_zoo.export import export_savedmodel
+        """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export).
 
-        return export_savedmodel(self, path, **kwargs)
+        The version directory is written under a temporary name next to it and renamed into
+        place when complete, so TF Serving (which watches the base directory) never loads a
+        half-written version and a killed export leaves nothing at `path`.
+        """
+        import shutil
+
+        from ebm_zoo.export import export_savedmodel, version_path
+        from ebm_zoo.utils import atomic
+        from ebm_zoo.utils.checks import EbmZooError, check_output_dir
+
+        out = check_output_dir(version_path(path), "path")
+        if out.is_dir() and any(out.iterdir()):
+            raise EbmZooError(
+                f"{out} exists and is not empty; TF Serving versions are immutable. Use the next version "
+                f"number (e.g. {out.parent / str(int(out.name) + 1)}) or delete {out}."
+            )
+        atomic.clean_stale(out.parent)  # leftovers of killed exports (no-op for a new directory)
+        staging = atomic.temp_dir(out)
+        try:
+            written = export_savedmodel(self, staging / out.name, **kwargs)
+            if out.is_dir():
+                out.rmdir()  # an empty directory (checked above)
+            atomic.publish_dir(written, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return str(out)
 
     # ----------------------------------------------------------------------------------------
     # Training plumbing used by ebm_zoo.training.

@@ -3,11 +3,14 @@
 Public API images are float32 NHWC in [0, 1]. Every public entry point calls
 `check_images` before it converts to its own internal scale.
 """
+# ruff: noqa: F821 (annotations name tf.Tensor; tf is imported inside each function that uses it)
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+# TensorFlow is imported inside the functions that need it, so that tools can validate their
+# flags (and print one line) without paying for -- or hearing -- a TensorFlow import.
 
 
 class EbmZooError(ValueError):
@@ -45,6 +48,8 @@ def check_images(
       EbmZooError: None, strings, ragged lists, wrong rank, empty batch, 0-pixel images, wrong
         channels, size, range, or non-finite values.
     """
+    import tensorflow as tf
+
     if images is None:
         raise EbmZooError(f"`{name}` is None; pass a float32 array [N, H, W, C] in [0, 1].")
     if isinstance(images, (str, bytes)):
@@ -164,6 +169,8 @@ def check_seed(seed, name: str = "seed") -> int | None:
 
 def seed_pair(seed: int) -> tf.Tensor:
     """The stateless [2] int32 seed of a checked int seed (seeds < 2**31 - 1 give [seed, 0])."""
+    import tensorflow as tf
+
     seed = int(seed)
     return tf.constant([seed % 2**31, seed >> 31], tf.int32)
 
@@ -181,6 +188,8 @@ def stream_seed(seed, stream: int = 0, name: str = "seed") -> tf.Tensor:
     Seeds below 2**31 give [seed, stream] (what the families used before the checks); larger
     seeds (up to 2**62) fold the stream into their one-to-one `seed_pair`.
     """
+    import tensorflow as tf
+
     seed = check_seed(seed, name)
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**31 - 1))
@@ -231,6 +240,8 @@ def check_mask(mask, n: int, image_size: int, channels: int, *, name: str = "mas
     1 = unknown pixel (to fill), 0 = known (kept). Anything else (other shapes, values other
     than 0 and 1 such as 0.5, NaN, strings, None) raises EbmZooError with the expected shape.
     """
+    import tensorflow as tf
+
     S, C = int(image_size), int(channels)
     if mask is None:
         raise EbmZooError(f"`{name}` is None; pass a 0/1 array [N, {S}, {S}, 1] (1 = pixel to fill).")

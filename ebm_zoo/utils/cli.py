@@ -35,7 +35,9 @@ def wants_debug(argv: list[str] | None = None, *, verbose_is_debug: bool = True)
 def quiet_startup(argv: list[str] | None = None, *, verbose_is_debug: bool = True) -> bool:
     """Silences TF / absl / Keras log noise unless --verbose/--debug is given; returns debug.
 
-    Must run before TensorFlow is imported (TF reads TF_CPP_MIN_LOG_LEVEL at import).
+    Must run before TensorFlow is imported (TF reads TF_CPP_MIN_LOG_LEVEL at import). TF itself
+    is imported (quietly) by `run` after the flags parsed, so a bad flag or --help costs no TF
+    import; a tool that imports TF at module level calls `import_tensorflow_quietly()` first.
     """
     debug = wants_debug(argv, verbose_is_debug=verbose_is_debug)
     if debug:
@@ -43,9 +45,6 @@ def quiet_startup(argv: list[str] | None = None, *, verbose_is_debug: bool = Tru
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++: only FATAL (hides cuInit, oneDNN, grappler)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     quiet_python_logs()
-    argv = sys.argv[1:] if argv is None else argv
-    if not any(a.split("=")[0] in ("--help", "-h", "--helpshort", "--helpfull", "-?") for a in argv):
-        import_tensorflow_quietly()
     return False
 
 
@@ -113,15 +112,23 @@ def _flags_parser(extra=None):
     return parse
 
 
-def run(main, *, flags_parser=None, debug_flag: str | None = "verbose") -> None:
+#: With this set (to anything but ''), `run` parses the flags, runs the tool's `check` (if any),
+#: prints "flags ok" and exits 0 without running it: tests/test_readme_commands.py uses it so
+#: that every command in the README is checked against the real flags.
+CHECK_FLAGS_ENV = "EBM_ZOO_CHECK_FLAGS_ONLY"
+
+
+def run(main, *, flags_parser=None, debug_flag: str | None = "verbose", check=None) -> None:
     """`absl.app.run(main)` with one-line errors (see the module docstring).
 
     Args:
       main: the tool's main(argv).
       flags_parser: optional argv -> argv pre-processing (e.g. pulling out --config.* overrides).
       debug_flag: name of the boolean flag that shows tracebacks, defined here when the tool has
-        none ("verbose"; tools whose --verbose means something else pass "debug"). --debug is
+        none ("verbose"; tools whose --verbose means something else pass None). --debug is
         always defined as well.
+      check: optional cheap validation of the parsed flags (no TF work), run before main and
+        alone when $EBM_ZOO_CHECK_FLAGS_ONLY is set.
     """
     from absl import app, flags
 
@@ -138,13 +145,23 @@ def run(main, *, flags_parser=None, debug_flag: str | None = "verbose") -> None:
                     return True
         return False
 
+    def body(argv, quiet: bool):
+        if check is not None:
+            check()  # cheap and TF-free: a bad value costs no TensorFlow import
+        if os.environ.get(CHECK_FLAGS_ENV):
+            print("flags ok")
+            return None
+        if quiet:
+            import_tensorflow_quietly()
+        return main(argv)
+
     def guarded(argv):
+        if debug_on():
+            return body(argv, quiet=False)
         from ebm_zoo.utils.checks import EbmZooError
 
-        if debug_on():
-            return main(argv)
         try:
-            return main(argv)
+            return body(argv, quiet=True)
         except EbmZooError as e:
             fail(str(e))
         except app.UsageError as e:
