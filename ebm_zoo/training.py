@@ -31,8 +31,9 @@ import tensorflow as tf
 
 from ebm_zoo import config as config_lib
 from ebm_zoo.models import build_model
+from ebm_zoo.utils import atomic
 from ebm_zoo.utils import images as image_utils
-from ebm_zoo.utils.checks import EbmZooError
+from ebm_zoo.utils.checks import EbmZooError, check_output_dir
 
 
 class TrainingDiverged(EbmZooError):
@@ -65,36 +66,146 @@ def chief_and_task(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
 
 
 def _check_schedule(train_cfg) -> None:
-    steps, log_every, ckpt_every = (
-        int(train_cfg.steps),
-        int(train_cfg.log_every),
-        int(train_cfg.checkpoint_every),
-    )
-    if steps <= 0 or log_every <= 0 or ckpt_every <= 0:
-        raise EbmZooError(
-            f"train.steps ({steps}), train.log_every ({log_every}) and train.checkpoint_every "
-            f"({ckpt_every}) must all be > 0."
+    """train.steps >= 1 and log_every / checkpoint_every >= 1, all ints (any combination runs:
+    a count that is not a multiple of log_every logs and checkpoints at its end too)."""
+    for key in ("steps", "log_every", "checkpoint_every"):
+        value = train_cfg.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        hint = (
+            " A run needs at least one step; to only load a finished run use ebm_zoo.load(workdir)."
+            if key == "steps"
+            else ""
         )
-    if steps % log_every or ckpt_every % log_every:
-        raise EbmZooError(
-            f"train.steps ({steps}) and train.checkpoint_every ({ckpt_every}) must be multiples of "
-            f"train.log_every ({log_every}); e.g. --config.train.log_every={math.gcd(steps, ckpt_every)}."
-        )
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise EbmZooError(
+                f"train.{key} must be an int >= 1, got {value!r}; set it with --config.train.{key}=N"
+                f"{' or --train_steps=N' if key == 'steps' else ''}.{hint}"
+            )
+
+
+#: Config keys a re-run may change: it continues the same run (more steps, other logging).
+RESUMABLE_KEYS = (
+    "train.steps",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.num_samples",
+    "description",
+    "config_name",
+)
+
+
+def _flat(d, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _write_config(cfg, workdir: str) -> None:
+    """Writes config.json; a workdir that already holds a run keeps its config unless only
+    RESUMABLE_KEYS differ (then the run continues with the new schedule)."""
     path = os.path.join(workdir, "config.json")
     text = config_lib.to_json(cfg)
     if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        if old.get("model") != json.loads(text)["model"]:
-            raise EbmZooError(
-                f"{workdir} holds a run with a different model config ({path}); resuming it with this "
-                f"config would not restore. Use a new --workdir, or the original config."
+        from ebm_zoo.presets.files import read_json
+
+        old = _flat(read_json(path, "The run's config"))
+        new = _flat(json.loads(text))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
+        if diff:
+            shown = "; ".join(
+                f"{k}: {old.get(k, '<absent>')!r} in the run, {new.get(k, '<absent>')!r} now"
+                for k in diff[:6]
             )
-    with open(path, "w") as f:
-        f.write(text)
+            more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
+            what = (
+                "a different model config"
+                if any(k.startswith("model.") for k in diff)
+                else "a different config"
+            )
+            raise EbmZooError(
+                f"{workdir} holds a run with {what} ({path}): {shown}{more}. Its config.json is left as it is. "
+                f"Use a new --workdir for this config, or re-run with the run's own settings (drop those overrides)."
+            )
+    atomic.write_text(path, text)
+
+
+def _check_workdir(workdir: str) -> None:
+    """A workdir must be (or become) a writable directory."""
+    check_output_dir(workdir, "workdir")
+
+
+class WorkdirLock:
+    """An exclusive lock on `<workdir>/train.lock` (fcntl.flock: released by the OS when the
+    process ends, even by SIGKILL, so a crashed run never leaves a stale lock behind)."""
+
+    FILE = "train.lock"
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, self.FILE)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+        import socket
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                holder = f.read().strip() or "unknown process"
+            os.close(fd)
+            same = f"pid {os.getpid()} " in f"{holder} "
+            hint = (
+                "An earlier Run in this process still holds it: let its fit() finish or call run.close()."
+                if same
+                else "Wait for that run to finish (or stop it), or train in another --workdir."
+            )
+            raise EbmZooError(
+                f"Another training run is using {os.path.dirname(self.path) or '.'} ({holder}); two runs in "
+                f"one workdir would overwrite each other's checkpoints. {hint}"
+            ) from None
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self):
+        self.release()
+
+
+def clean_stale_files(workdir: str) -> list[str]:
+    """Removes what killed runs leave behind: `checkpoints/ckpt-N_temp*` (a checkpoint being
+    written) and atomic-write temporaries. Call with the workdir lock held."""
+    import shutil
+
+    removed = atomic.clean_stale(workdir)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if os.path.isdir(ckpt_dir):
+        for name in os.listdir(ckpt_dir):
+            if "_temp" in name and name.startswith("ckpt-"):
+                full = os.path.join(ckpt_dir, name)
+                if os.path.isdir(full):
+                    shutil.rmtree(full, ignore_errors=True)
+                else:
+                    os.remove(full)
+                removed.append(os.path.join("checkpoints", name))
+    for sub in ("samples",):
+        removed += [os.path.join(sub, n) for n in atomic.clean_stale(os.path.join(workdir, sub))]
+    return removed
 
 
 class _RunCallback(keras.callbacks.Callback):
@@ -108,12 +219,11 @@ class _RunCallback(keras.callbacks.Callback):
         self.run.check_divergence(logs or {}, self.run.step_after_batch(batch))
 
     def on_epoch_end(self, epoch, logs=None):
-        step = (epoch + 1) * self.run.log_every
+        step = self.run.current_step()
         logs = {k: float(v) for k, v in (logs or {}).items()}
         self.run.check_divergence(logs, step)
         self.run.log_scalars(logs, step)
-        if step % self.run.checkpoint_every == 0 or step == self.run.total_steps:
-            self.run.save(step)
+        self.run.maybe_save(step)
 
 
 class Run:
@@ -144,7 +254,24 @@ class Run:
         from ebm_zoo.data import describe
 
         describe(cfg.data.name)  # fails fast (before any model is built) on an unknown data set
+        _check_workdir(workdir)
         os.makedirs(workdir, exist_ok=True)
+        self.lock = WorkdirLock(workdir)
+        self.lock.acquire()
+        try:
+            self._setup(cfg, workdir)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self) -> None:
+        """Releases the workdir lock (fit() does it when it returns or fails)."""
+        self.lock.release()
+
+    def _setup(self, cfg, workdir: str) -> None:
+        removed = clean_stale_files(workdir)
+        if removed and self.verbose:
+            print(f"Removed leftovers of an interrupted run: {', '.join(sorted(removed))}")
         _write_config(cfg, workdir)
 
         # Weight initialisation is seeded too, so a config fully determines a run.
@@ -166,10 +293,23 @@ class Run:
                 print(f"Resumed from {self.manager.latest_checkpoint} at step {self.start_step}.")
         self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
         self._epoch_start_step = self.start_step
+        self._last_saved = self.start_step
 
     # ------------------------------------------------------------------------------------------
     def step_after_batch(self, batch: int) -> int:
         return int(self.model.optimizer.iterations.numpy())
+
+    def current_step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def maybe_save(self, step: int) -> None:
+        """Checkpoints when `step` passed a multiple of checkpoint_every since the last save, and
+        at the end of the run."""
+        last = self._last_saved
+        if step // self.checkpoint_every > last // self.checkpoint_every or step >= self.total_steps:
+            if step != last:
+                self.save(step)
+                self._last_saved = step
 
     def check_divergence(self, logs: dict, step: int) -> None:
         for name, value in logs.items():
@@ -179,7 +319,7 @@ class Run:
                 raise TrainingDiverged(
                     f"Training diverged at step {step}: metric {name!r} = {v:.4g} (threshold "
                     f"{self.threshold:.3g}). The last good checkpoint is kept: {last}. Lower the step size "
-                    f"or learning rate (e.g. --config.model.learning_rate), or enable gradient clipping."
+                    f"or learning rate ({config_lib.stability_hint(self.cfg)}), or enable gradient clipping."
                 )
 
     def log_scalars(self, logs: dict, step: int) -> None:
@@ -231,48 +371,66 @@ class Run:
         )
 
     def fit(self) -> dict:
-        """Trains until train.steps; returns the last logged metrics."""
+        """Trains until train.steps; returns the last logged metrics. Releases the workdir lock."""
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _segments(self) -> list[tuple[int, int]]:
+        """(first step, number of steps per log period) of each `model.fit` call: a head up to the
+        next multiple of log_every (a run resumed off the grid), the whole log periods, and a
+        tail (a step count that is not a multiple of log_every). An aligned run is one call."""
+        start, total, k = self.start_step, self.total_steps, self.log_every
+        segments = []
+        head_end = min(total, -(-start // k) * k)
+        if head_end > start:
+            segments.append((start, head_end - start, 1))
+        body_end = max(head_end, (total // k) * k)
+        if body_end > head_end:
+            segments.append((head_end, k, (body_end - head_end) // k))
+        if total > body_end:
+            segments.append((body_end, total - body_end, 1))
+        return segments
+
+    def _fit(self) -> dict:
         if self.start_step >= self.total_steps:
             if self.verbose:
                 print(
                     f"Nothing to do: the run in {self.workdir} is at step {self.start_step} >= {self.total_steps}."
                 )
             return self._final_metrics({})
-        if self.start_step % self.log_every:
-            raise EbmZooError(
-                f"The checkpoint is at step {self.start_step}, not a multiple of train.log_every="
-                f"{self.log_every}; resume with the log_every the run was started with."
-            )
-        ds = self.dataset(skip_batches=self.start_step)
         t0 = time.time()
-        history = self.model.fit(
-            ds,
-            epochs=self.total_steps // self.log_every,
-            initial_epoch=self.start_step // self.log_every,
-            steps_per_epoch=self.log_every,
-            callbacks=[_RunCallback(self)],
-            verbose=self.verbose,
-            shuffle=False,  # the dataset is shuffled (deterministically) by load_dataset
-        )
-        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        logs = {}
+        for first, per_epoch, epochs in self._segments():
+            # A new dataset per segment starts exactly where the uninterrupted stream would be
+            # (the same skip a resumed run uses), so the trajectory does not depend on the split.
+            ds = self.dataset(skip_batches=first)
+            history = self.model.fit(
+                ds,
+                epochs=epochs,
+                steps_per_epoch=per_epoch,
+                callbacks=[_RunCallback(self)],
+                verbose=self.verbose,
+                shuffle=False,  # the dataset is shuffled (deterministically) by load_dataset
+            )
+            logs = {k: float(v[-1]) for k, v in history.history.items()}
         logs["train_seconds"] = time.time() - t0
         return self._final_metrics(logs)
 
     def _final_metrics(self, logs: dict) -> dict:
-        self.model.save_weights(os.path.join(self.workdir, "model.weights.h5"))
-        with open(os.path.join(self.workdir, "model_config.json"), "w") as f:
-            json.dump(
-                {
-                    "class_name": type(self.model).__name__,
-                    "family": self.model.family,
-                    "config": self.model.get_config(),
-                },
-                f,
-                indent=2,
-            )
+        """Writes model.weights.h5, model_config.json and metrics.json, each atomically (a temp
+        file in the workdir renamed into place), so a kill leaves the previous files intact."""
+        with atomic.file(os.path.join(self.workdir, "model.weights.h5")) as tmp:
+            self.model.save_weights(str(tmp))
+        model_config = {
+            "class_name": type(self.model).__name__,
+            "family": self.model.family,
+            "config": self.model.get_config(),
+        }
+        atomic.write_json(os.path.join(self.workdir, "model_config.json"), model_config, indent=2)
         logs = {"step": int(self.model.optimizer.iterations.numpy()), **logs}
-        with open(os.path.join(self.workdir, "metrics.json"), "w") as f:
-            json.dump(logs, f, indent=2)
+        atomic.write_json(os.path.join(self.workdir, "metrics.json"), logs, indent=2)
         return logs
 
 
@@ -280,4 +438,4 @@ def train(cfg, workdir: str, strategy: str | tf.distribute.Strategy = "default",
     """Trains `cfg` in `workdir` (resuming if it holds a checkpoint); returns final metrics."""
     if isinstance(strategy, str):
         strategy = make_strategy(strategy)
-    return Run(cfg, workdir, strategy, verbose).fit()
+    return Run(cfg, workdir, strategy, verbose).fit()  # fit() releases the workdir lock

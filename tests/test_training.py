@@ -78,8 +78,8 @@ def test_config_errors_list_valid_names():
     config_lib.apply_overrides(cfg, {"model.step_size": "0.25", "train.steps": "10"})
     assert cfg.model.step_size == 0.25 and cfg.train.steps == 10
     bad = tiny_descriptor_config()
-    bad.train.log_every = 3
-    with pytest.raises(EbmZooError, match="multiples of train.log_every"):
+    bad.train.steps = 0
+    with pytest.raises(EbmZooError, match="train.steps must be an int >= 1, got 0"):
         training.Run(bad, "/nonexistent/never-created", verbose=0)
 
 

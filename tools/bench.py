@@ -10,14 +10,17 @@ Never used from tests: performance is measured here, not asserted in timed tests
 from __future__ import annotations
 
 import importlib
-import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # PyTorch's OpenMP threads spin-wait for each other by default, which collapses its throughput
 # whenever a core is shared (measured 7-13x slower here). TF does not use OpenMP. Must be set
 # before torch is imported (machine_info imports it for its version).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ebm_zoo.utils import cli  # noqa: E402
+
+if not cli.quiet_startup():
+    cli.import_tensorflow_quietly()
 
 from absl import app, flags  # noqa: E402
 
@@ -38,6 +41,12 @@ def _fmt(v):
 def main(argv):
     del argv
     unknown = [s for s in FLAGS.suites if s not in bench.SUITES]
+    if not FLAGS.suites:
+        raise app.UsageError(f"--suites is empty; valid: {', '.join(bench.SUITES)}.")
+    if FLAGS.out:
+        from ebm_zoo.utils import checks
+
+        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
     if unknown:
         raise app.UsageError(f"Unknown suite(s) {unknown}; valid: {', '.join(bench.SUITES)}.")
     info = bench.machine_info()
@@ -56,10 +65,11 @@ def main(argv):
             report["rows"].append(row)
             print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "suite"), flush=True)
     if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            json.dump(report, f, indent=2, default=str)
+        from ebm_zoo.utils import atomic
+
+        atomic.write_json(FLAGS.out, report, indent=2, default=str)
         print(f"\nwrote {FLAGS.out}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

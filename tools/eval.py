@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", None, "Preset name, preset directory or URI.")
@@ -46,38 +47,51 @@ flags.DEFINE_bool(
 )
 
 
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if sum(bool(h) for h in (FLAGS.preset, FLAGS.workdir, FLAGS.savedmodel)) != 1:
+        raise EbmZooError("Give exactly one of --preset, --workdir or --savedmodel; see --help.")
+    checks.check_count(FLAGS.num_samples, "--num_samples")
+    checks.check_count(FLAGS.num_reference, "--num_reference")
+    checks.check_count(FLAGS.batch_size, "--batch_size")
+    checks.check_num_steps(FLAGS.num_steps, "--num_steps")
+    checks.check_seed(FLAGS.seed, "--seed")
+    if FLAGS.out:
+        checks.check_output_dir(FLAGS.out, "--out")
+
+
 def main(argv):
     del argv
     from ebm_zoo.evaluation import harness as evaluate
-    from ebm_zoo.utils.checks import EbmZooError
+    from ebm_zoo.utils import checks
 
-    try:
-        gen = evaluate.open_model(FLAGS.preset, FLAGS.workdir, FLAGS.savedmodel)
-        gen.num_steps = FLAGS.num_steps
-        handle = FLAGS.preset or FLAGS.workdir or FLAGS.savedmodel
-        name = os.path.basename(os.path.normpath(handle))
-        if FLAGS.savedmodel and name.isdigit():
-            name = os.path.basename(os.path.dirname(os.path.normpath(handle)))
-        out = FLAGS.out or os.path.join("reports", name)
-        report = evaluate.evaluate(
-            gen,
-            out,
-            dataset=FLAGS.dataset,
-            split=FLAGS.split,
-            num_samples=FLAGS.num_samples,
-            num_reference=FLAGS.num_reference,
-            metrics=FLAGS.metrics,
-            seed=FLAGS.seed,
-            inception_path=FLAGS.inception_path,
-            inception_classifier_path=FLAGS.inception_classifier_path,
-            data_dir=FLAGS.data_dir,
-            batch_size=FLAGS.batch_size,
-        )
-        if FLAGS.record:
-            evaluate.record_in_preset(gen, report)
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    gen = evaluate.open_model(FLAGS.preset, FLAGS.workdir, FLAGS.savedmodel)
+    gen.num_steps = FLAGS.num_steps
+    handle = FLAGS.preset or FLAGS.workdir or FLAGS.savedmodel
+    name = os.path.basename(os.path.normpath(handle))
+    if FLAGS.savedmodel and name.isdigit():
+        name = os.path.basename(os.path.dirname(os.path.normpath(handle)))
+    out = FLAGS.out or os.path.join("reports", name)
+    checks.check_output_dir(out, "--out")
+    report = evaluate.evaluate(
+        gen,
+        out,
+        dataset=FLAGS.dataset,
+        split=FLAGS.split,
+        num_samples=FLAGS.num_samples,
+        num_reference=FLAGS.num_reference,
+        metrics=FLAGS.metrics,
+        seed=FLAGS.seed,
+        inception_path=FLAGS.inception_path,
+        inception_classifier_path=FLAGS.inception_classifier_path,
+        data_dir=FLAGS.data_dir,
+        batch_size=FLAGS.batch_size,
+    )
+    if FLAGS.record:
+        evaluate.record_in_preset(gen, report)
     print(json.dumps(report["metrics"], indent=2))
     for k, v in report["not_computed"].items():
         print(f"{k}: {v}")
@@ -85,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

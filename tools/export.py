@@ -13,11 +13,12 @@ python tools/export.py --handle=descriptor_brick --out=exports/descriptor_brick/
 from __future__ import annotations
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A finished tools/train.py run directory.")
@@ -25,46 +26,60 @@ flags.DEFINE_string("handle", None, "Or: a preset name, preset directory or URI 
 flags.DEFINE_string("preset", None, "Write the run as this preset (in $EBM_ZOO_HOME/presets/<name>/).")
 flags.DEFINE_bool("shipped", False, "Write the preset inside the package (presets/weights/<name>/).")
 flags.DEFINE_string("out", None, "Write a SavedModel here (a version directory, e.g. exports/NAME/1).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing preset of the same name (never done without it).")
+
+
+def check_flags():
+    """Validates every flag before anything is read or written (no TensorFlow needed)."""
+    from pathlib import Path
+
+    from ebm_zoo.presets import loader
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if bool(FLAGS.workdir) == bool(FLAGS.handle):
+        raise EbmZooError("Give exactly one of --workdir (a training run) or --handle (a preset).")
+    if not FLAGS.preset and not FLAGS.out:
+        raise EbmZooError("Nothing to do: give --preset=NAME (a preset) and/or --out=DIR/1 (a SavedModel).")
+    if FLAGS.preset and not FLAGS.workdir:
+        raise EbmZooError("--preset needs --workdir (a preset is made from a training run).")
+    # Every argument is checked before anything is written.
+    if FLAGS.preset:
+        checks.check_preset_name(FLAGS.preset, "--preset")
+        root = loader.PACKAGE_WEIGHTS if FLAGS.shipped else loader.home() / "presets"
+        dest = checks.check_inside(root / FLAGS.preset, root, "--preset")
+        checks.check_output_dir(dest, "--preset", must_be_new=True, overwrite=FLAGS.overwrite)
+    if FLAGS.out:
+        out = Path(FLAGS.out)
+        checks.check_output_dir(out if out.name.isdigit() else out / "1", "--out")  # export.version_path
 
 
 def main(argv):
     del argv
     from ebm_zoo import presets
-    from ebm_zoo.export import export_savedmodel
-    from ebm_zoo.utils.checks import EbmZooError
 
-    try:
-        if bool(FLAGS.workdir) == bool(FLAGS.handle):
-            raise EbmZooError("Give exactly one of --workdir (a training run) or --handle (a preset).")
-        if not FLAGS.preset and not FLAGS.out:
-            raise EbmZooError(
-                "Nothing to do: give --preset=NAME (a preset) and/or --out=DIR/1 (a SavedModel)."
-            )
-        if FLAGS.preset and not FLAGS.workdir:
-            raise EbmZooError("--preset needs --workdir (a preset is made from a training run).")
-        model = None
-        if FLAGS.preset:
-            path = presets.export_workdir(FLAGS.workdir, FLAGS.preset, shipped=FLAGS.shipped)
-            meta = presets.files.read_json(path / "metadata.json", "metadata")
-            print(f"Preset {FLAGS.preset!r} written to {path} ({meta['weights_bytes']} bytes of weights).")
-            print(f"  weights sha256 = {meta['weights_sha256']}")
-            if FLAGS.shipped:
-                print(
-                    f'  pin it in ebm_zoo/models/<family>/<family>_presets.py: "weights": "package", "sha256": "{meta["weights_sha256"]}"'
-                )
-            model = presets.load_preset_dir(path)
-        if FLAGS.out:
-            if model is None:
-                model = presets.load(FLAGS.workdir or FLAGS.handle)
-            out = export_savedmodel(model, FLAGS.out)
+    model = None
+    if FLAGS.preset:
+        path = presets.export_workdir(
+            FLAGS.workdir, FLAGS.preset, shipped=FLAGS.shipped, overwrite=FLAGS.overwrite
+        )
+        meta = presets.files.read_json(path / "metadata.json", "metadata")
+        print(f"Preset {FLAGS.preset!r} written to {path} ({meta['weights_bytes']} bytes of weights).")
+        print(f"  weights sha256 = {meta['weights_sha256']}")
+        if FLAGS.shipped:
             print(
-                f"SavedModel written to {out}; serve with: tensorflow_model_server --rest_api_port=8501 "
-                f"--model_name=NAME --model_base_path={os.path.abspath(os.path.dirname(out))}"
+                f'  pin it in ebm_zoo/models/<family>/<family>_presets.py: weights="package", sha256="{meta["weights_sha256"]}"'
             )
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        model = presets.load_preset_dir(path)
+    if FLAGS.out:
+        if model is None:
+            model = presets.load(FLAGS.workdir or FLAGS.handle)
+        out = model.export(FLAGS.out)
+        print(
+            f"SavedModel written to {out}; serve with: tensorflow_model_server --rest_api_port=8501 "
+            f"--model_name=NAME --model_base_path={os.path.abspath(os.path.dirname(out))}"
+        )
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

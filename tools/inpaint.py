@@ -1,6 +1,7 @@
 """Inpainting with a trained multi-grid EBM (or its CD / PCD baselines): PNG + masked-region PSNR.
 
     python tools/inpaint.py --model=runs/multigrid_cpu                     # a finished workdir
+    python tools/inpaint.py --workdir=runs/multigrid_cpu --mask=center     # the same, one mask kind
     python tools/inpaint.py --model=runs/multigrid_cpu --masks=center,random,left,right \
         --split=test --num_images=10 --out=inpaint.png
     python tools/inpaint.py --model=<preset name> --dataset=lfw_faces
@@ -15,17 +16,25 @@ from __future__ import annotations
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
+
+cli.quiet_startup()
 
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Training workdir, preset directory or preset name.", required=True)
+flags.DEFINE_string("model", None, "Training workdir, preset directory or preset name.")
+flags.DEFINE_string("workdir", None, "Or: a finished training workdir (same as --model=WORKDIR).")
 flags.DEFINE_string("dataset", None, "Dataset name (default: the workdir's config.json data.name).")
 flags.DEFINE_string("split", "test", "Split of the images to inpaint.")
 flags.DEFINE_integer("num_images", 10, "Number of images.")
 flags.DEFINE_list("masks", ["center", "random", "left"], "Mask kinds: center, random, left, right.")
+flags.DEFINE_alias("mask", "masks")
+
+#: = ebm_zoo.models.multigrid.MASK_KINDS (repeated so that flags are checked without TensorFlow;
+#: tests/test_bad_input_cli.py asserts they agree).
+MASK_KINDS = ("center", "random", "left", "right")
 flags.DEFINE_float("box_fraction", 0.5, "Side of the centre box as a fraction of the image side.")
 flags.DEFINE_float("drop_rate", 0.5, "Fraction of unknown pixels of the random mask.")
 flags.DEFINE_integer("num_steps", None, "Sampler steps per grid (default: the model's T).")
@@ -41,6 +50,27 @@ def _data_config(handle: str) -> dict:
     return {}
 
 
+def check_flags() -> str:
+    """Validates the flags (no TensorFlow needed); returns the model handle."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if bool(FLAGS.model) == bool(FLAGS.workdir):
+        raise EbmZooError("Give exactly one of --model=HANDLE or --workdir=RUN (a finished training run).")
+    handle = checks.check_handle(FLAGS.model or FLAGS.workdir, "--model" if FLAGS.model else "--workdir")
+    if not FLAGS.masks:
+        raise EbmZooError(f"--masks is empty; give one or more of {', '.join(MASK_KINDS)}.")
+    for kind in FLAGS.masks:
+        checks.check_choice(kind, "--masks kind", MASK_KINDS)
+    checks.check_count(FLAGS.num_images, "--num_images")
+    checks.check_fraction(FLAGS.box_fraction, "--box_fraction", allow_zero=False)
+    checks.check_fraction(FLAGS.drop_rate, "--drop_rate")
+    checks.check_num_steps(FLAGS.num_steps, "--num_steps")
+    checks.check_seed(FLAGS.seed, "--seed")
+    checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+    return handle
+
+
 def main(argv):
     del argv
     import ebm_zoo
@@ -49,13 +79,14 @@ def main(argv):
     from ebm_zoo.utils.checks import EbmZooError
     from ebm_zoo.utils.images import save_grid
 
-    model = ebm_zoo.load(FLAGS.model)
+    handle = check_flags()
+    model = ebm_zoo.load(handle)
     if not hasattr(model, "inpaint"):
-        raise EbmZooError(f"{FLAGS.model} holds a {type(model).__name__}, which has no `inpaint`.")
-    data = _data_config(FLAGS.model)
+        raise EbmZooError(f"{handle} holds a {type(model).__name__}, which has no `inpaint`.")
+    data = _data_config(handle)
     name = FLAGS.dataset or data.get("name")
     if not name:
-        raise EbmZooError(f"{FLAGS.model} has no config.json naming its dataset: pass --dataset=NAME.")
+        raise EbmZooError(f"{handle} has no config.json naming its dataset: pass --dataset=NAME.")
     images = load_array(name, model.image_size, FLAGS.split, limit=FLAGS.num_images, channels=model.channels)
     overrides = {} if FLAGS.num_steps is None else {"num_steps": FLAGS.num_steps}
     stem, ext = os.path.splitext(FLAGS.out)
@@ -84,4 +115,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

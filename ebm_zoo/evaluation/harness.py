@@ -15,7 +15,6 @@ and `samples.png` (samples above real images).
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ebm_zoo.utils import atomic
 from ebm_zoo.utils.checks import EbmZooError
 
 OFFLINE_METRICS = ("swd", "fd_small", "kid_small", "is_small", "gram")
@@ -333,8 +333,7 @@ def evaluate(
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": {"report": str(out_dir / "report.json"), "sheet": sheet},
     }
-    with open(out_dir / "report.json", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+    atomic.write_json(out_dir / "report.json", report, indent=2, sort_keys=True)
     return report
 
 

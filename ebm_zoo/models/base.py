@@ -27,6 +27,8 @@ they agree pixel for pixel (tests/test_export.py).
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -37,10 +39,26 @@ from ebm_zoo.utils.checks import (
     EbmZooError,
     check_count,
     check_images,
+    check_mask,
     check_num_steps,
+    check_sample_memory,
     check_seed,
     seed_pair,
+    stream_seed,
 )
+
+
+class _OwnRetracingFilter(logging.Filter):
+    """Drops TF's "triggered tf.function retracing" warning for ebm_zoo's own per-model sampler
+    functions: every model (and every new n or sampler setting) compiles its own function by
+    design, which TF's heuristic reports as excessive retracing on a user's screen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("retracing" in msg and "EnergyModel." in msg)
+
+
+tf.get_logger().addFilter(_OwnRetracingFilter())
 
 
 class EnergyModel(keras.Model):
@@ -61,6 +79,9 @@ class EnergyModel(keras.Model):
     #: Sampler settings `sample(..., **overrides)` accepts besides num_steps (validated once, by
     #: `check_overrides`, at the public call).
     sample_overrides: tuple[str, ...] = ()
+    #: Bytes a sampler holds per image, in units of one float32 image (batch copies + network
+    #: activations); `sample` refuses an n whose estimate exceeds the available memory.
+    sample_memory_copies: int = 64
 
     def __init__(self, image_size: int = 32, channels: int = 3, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -89,6 +110,26 @@ class EnergyModel(keras.Model):
             images, name=name, channels=self.channels, image_size=None if any_size else self.image_size
         )
 
+    def check_mask(self, mask, n: int, name: str = "mask") -> tf.Tensor:
+        """Validates an inpainting mask for n images; float32 [n, S, S, 1 or C] of {0, 1}."""
+        return check_mask(mask, int(n), self.image_size, self.channels, name=name)
+
+    def check_count_n(self, n, name: str = "n") -> int:
+        """A sample count: an int >= 1 whose sampler working set fits in memory."""
+        n = check_count(n, name)
+        check_sample_memory(n, self.image_shape, copies=self.sample_memory_copies, name=name)
+        return n
+
+    @staticmethod
+    def check_steps(num_steps, name: str = "num_steps") -> int | None:
+        """None (the model's default) or an int >= 0 number of sampler steps."""
+        return check_num_steps(num_steps, name)
+
+    @staticmethod
+    def seed_tensor(seed, stream: int = 0) -> tf.Tensor:
+        """The stateless [2] seed of a public int seed (checked: ints in [0, 2**62)) and a stream."""
+        return stream_seed(seed, stream)
+
     # ----------------------------------------------------------------------------------------
     # Randomness: stateless, derived from (seed, optimizer step, stream), replica-sliced.
     def step_seed(self, stream: int = 0) -> tf.Tensor:
@@ -115,7 +156,7 @@ class EnergyModel(keras.Model):
           num_steps: sampler steps K (0 = the chain start); None = the model's default sampler.
           **overrides: the family's other sampler settings (`sample_overrides`).
         """
-        n = check_count(n, "n")
+        n = self.check_count_n(n)
         seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
@@ -181,7 +222,7 @@ class EnergyModel(keras.Model):
                 f"{type(self).__name__} has no inpainting (its family does not implement _inpaint)."
             )
         x01 = self.check(images01)
-        m = serving.check_mask(mask, tuple(x01.shape))
+        m = self.check_mask(mask, int(x01.shape[0]))
         seed = check_seed(seed, "seed")
         if "num_steps" in overrides:
             overrides["num_steps"] = check_num_steps(overrides["num_steps"], allow_none=False)
@@ -212,10 +253,34 @@ class EnergyModel(keras.Model):
         return serving.default_functions(self)
 
     def export(self, path, **kwargs) -> str:
-        """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export)."""
-        from ebm_zoo.export import export_savedmodel
+        """Writes a SavedModel with serving signatures for TF Serving (see ebm_zoo.export).
 
-        return export_savedmodel(self, path, **kwargs)
+        The version directory is written under a temporary name next to it and renamed into
+        place when complete, so TF Serving (which watches the base directory) never loads a
+        half-written version and a killed export leaves nothing at `path`.
+        """
+        import shutil
+
+        from ebm_zoo.export import export_savedmodel, version_path
+        from ebm_zoo.utils import atomic
+        from ebm_zoo.utils.checks import EbmZooError, check_output_dir
+
+        out = check_output_dir(version_path(path), "path")
+        if out.is_dir() and any(out.iterdir()):
+            raise EbmZooError(
+                f"{out} exists and is not empty; TF Serving versions are immutable. Use the next version "
+                f"number (e.g. {out.parent / str(int(out.name) + 1)}) or delete {out}."
+            )
+        atomic.clean_stale(out.parent)  # leftovers of killed exports (no-op for a new directory)
+        staging = atomic.temp_dir(out)
+        try:
+            written = export_savedmodel(self, staging / out.name, **kwargs)
+            if out.is_dir():
+                out.rmdir()  # an empty directory (checked above)
+            atomic.publish_dir(written, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return str(out)
 
     # ----------------------------------------------------------------------------------------
     # Training plumbing used by ebm_zoo.training.

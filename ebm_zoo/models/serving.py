@@ -22,10 +22,9 @@ argument, the value rule and the fix (tests/test_export.py calls the SavedModel 
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ebm_zoo.utils.checks import SEED_LIMIT, EbmZooError
+from ebm_zoo.utils.checks import SEED_LIMIT
 
 #: Slack of the in-graph [0, 1] range check of served images.
 RANGE_TOLERANCE = 1e-3
@@ -113,33 +112,6 @@ def checked_mask(mask: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
     return _checked(
         mask, binary, "`mask` values must be exactly 0 (known pixel) or 1 (pixel to fill); threshold it."
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# Eager mask check of the Python API.
-def check_mask(mask, images_shape: tuple) -> tf.Tensor:
-    """Validates a mask for images [N, H, W, C] -> float32 [N or 1, H, W, 1 or C] of {0, 1}.
-
-    Accepts [H, W], [N, H, W] or [N or 1, H, W, 1 or C]; raises EbmZooError otherwise."""
-    n, h, w, c = images_shape
-    m = np.asarray(mask, dtype=np.float32)
-    if m.ndim == 2:
-        m = m[None, :, :, None]
-    elif m.ndim == 3:
-        m = m[None] if m.shape[:2] == (h, w) and m.shape[-1] in (1, c) else m[..., None]
-    if m.ndim != 4 or m.shape[1:3] != (h, w) or m.shape[0] not in (1, n) or m.shape[3] not in (1, c):
-        raise EbmZooError(
-            f"`mask` has shape {np.shape(mask)} but must be [{h}, {w}], [N, {h}, {w}] or "
-            f"[N or 1, {h}, {w}, 1 or {c}] for images [{n}, {h}, {w}, {c}]; build one with "
-            f"ebm_zoo.models.multigrid.make_mask(kind, {h}, n)."
-        )
-    if not np.all((m == 0) | (m == 1)):
-        bad = np.unique(m[(m != 0) & (m != 1)])[:5]
-        raise EbmZooError(
-            f"`mask` must be binary (1 = pixel to fill, 0 = known), found values {bad.tolist()}; "
-            "threshold it, e.g. (mask > 0.5).astype('float32')."
-        )
-    return tf.constant(m)
 
 
 # ------------------------------------------------------------------------------------------------

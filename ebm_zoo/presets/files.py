@@ -22,10 +22,10 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
-from ebm_zoo.utils.checks import EbmZooError
+from ebm_zoo.utils import atomic
+from ebm_zoo.utils.checks import EbmZooError, check_output_dir
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -144,8 +144,14 @@ def model_from_config(cfg: dict, source: str):
     }
     try:
         model = keras.saving.deserialize_keras_object(full, safe_mode=True)
-    except (TypeError, ValueError) as e:
-        raise EbmZooError(f"{source}: cannot build {cls.__name__} from its config: {e}") from e
+    except EbmZooError as e:
+        raise EbmZooError(f"{source}: cannot build {cls.__name__} from its config: {e}") from None
+    except Exception as e:  # any constructor failure on crafted arguments is a bad preset
+        detail = " ".join(str(e).split())[:300]
+        raise EbmZooError(
+            f"{source}: cannot build {cls.__name__} from its config ({type(e).__name__}: {detail}); "
+            "the config is corrupt or was edited by hand. Re-export the preset with tools/export.py."
+        ) from None
     if not isinstance(model, cls):
         raise EbmZooError(f"{source}: deserialization gave {type(model).__name__}, expected {cls.__name__}.")
     build_variables(model)
@@ -161,14 +167,67 @@ def build_variables(model) -> None:
         model.build_all()
 
 
+#: Largest JSON file a preset or run may hold (configs and metadata are a few kB).
+MAX_JSON_BYTES = 16 * 2**20
+
+
 def read_json(path: Path, what: str) -> dict:
+    """A JSON object from `path`; anything else (missing, too large, too deeply nested, not
+    UTF-8, not JSON, not an object) raises EbmZooError naming the file."""
+    path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_JSON_BYTES:
+            raise EbmZooError(
+                f"{what} {path} is {path.stat().st_size} bytes, more than any ebm_zoo JSON file "
+                f"({MAX_JSON_BYTES} max); the file is not an ebm_zoo preset/run file."
+            )
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            value = json.load(f)
     except FileNotFoundError:
         raise EbmZooError(f"{what} is missing: {path}.") from None
+    except IsADirectoryError:
+        raise EbmZooError(f"{what} {path} is a directory, not a JSON file.") from None
     except json.JSONDecodeError as e:
-        raise EbmZooError(f"{what} {path} is not valid JSON ({e}).") from e
+        raise EbmZooError(f"{what} {path} is not valid JSON ({e}); re-export or re-download it.") from None
+    except RecursionError:
+        raise EbmZooError(
+            f"{what} {path} is nested too deeply to be an ebm_zoo file (crafted or corrupt); refusing it."
+        ) from None
+    except UnicodeDecodeError as e:
+        raise EbmZooError(f"{what} {path} is not UTF-8 text ({e.reason}); it is corrupt.") from None
+    except OSError as e:
+        raise EbmZooError(f"{what} {path} cannot be read: {e.strerror or e}.") from None
+    if not isinstance(value, dict):
+        raise EbmZooError(f"{what} {path} must hold a JSON object, got {type(value).__name__}.")
+    return value
+
+
+def load_weights_file(model, path: Path, source: str) -> None:
+    """`model.load_weights(path)` with every failure (truncated / 0-byte / non-HDF5 file, weights
+    of another architecture) turned into one EbmZooError naming the file and the fix."""
+    import warnings
+
+    path = Path(path)
+    if not path.is_file():
+        raise EbmZooError(f"Weights file {path} is missing; re-export or re-download {source}.")
+    size = path.stat().st_size
+    if size == 0:
+        raise EbmZooError(
+            f"Weights file {path} is empty (0 bytes: a write was interrupted); re-export {source} or, for a "
+            "training run, re-run tools/train.py with the same --workdir to rewrite it from the last checkpoint."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Keras warns (instead of failing) on some mismatches
+            model.load_weights(str(path))
+    except Exception as e:  # h5py OSError, Keras ValueError, ... : all mean "not these weights"
+        detail = " ".join(str(e).split())[:300]
+        raise EbmZooError(
+            f"Weights file {path} ({size} bytes) cannot be loaded into the {type(model).__name__} of {source} "
+            f"(image_size={getattr(model, 'image_size', '?')}, channels={getattr(model, 'channels', '?')}): "
+            f"{type(e).__name__}: {detail}. The file is truncated/corrupt or belongs to another model; "
+            "re-export or re-download it."
+        ) from None
 
 
 def verify_files(directory: Path, expected_weights_sha256: str | None = None) -> dict:
@@ -225,11 +284,34 @@ def load_preset_dir(
             f"{source} holds a {family!r} model, but preset {meta.get('name')!r} is a {expected_family!r} "
             f"model; the directory does not belong to this preset. Re-export it with tools/export.py."
         )
+    _check_metadata_matches(meta, cfg, directory)
     model = model_from_config(cfg, source)
     if weights:
-        model.load_weights(str(directory / WEIGHTS_FILE))
+        load_weights_file(model, directory / WEIGHTS_FILE, f"preset {directory}")
     model.preset_metadata = meta
     return model
+
+
+def _check_metadata_matches(meta: dict, cfg: dict, directory: Path) -> None:
+    """metadata.json and config.json must describe the same model (family, image size, channels)."""
+    args = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
+    for key, want in (
+        ("class_name", cfg.get("class_name")),
+        ("image_size", args.get("image_size")),
+        ("channels", args.get("channels")),
+    ):
+        have = meta.get(key)
+        if have is not None and want is not None and have != want:
+            raise EbmZooError(
+                f"Preset {directory}: metadata.json says {key}={have!r} but config.json says {key}={want!r}; "
+                "the files do not belong together (edited or mixed up). Re-export the preset with tools/export.py."
+            )
+    for key in ("image_size", "channels"):
+        v = args.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1 or v > 4096):
+            raise EbmZooError(
+                f"Preset {directory}: config.json has {key}={v!r}; it must be an int in [1, 4096]."
+            )
 
 
 def load_workdir(workdir: str | os.PathLike, weights: bool = True):
@@ -250,7 +332,7 @@ def load_workdir(workdir: str | os.PathLike, weights: bool = True):
                 f"{path} is missing: the run in {workdir} has not finished. Train it to the end with "
                 f"python tools/train.py --workdir={workdir} (it resumes from its checkpoint)."
             )
-        model.load_weights(str(path))
+        load_weights_file(model, path, f"the training run {workdir}")
     model.preset_metadata = _workdir_metadata(workdir)
     return model
 
@@ -302,19 +384,26 @@ def save_preset(
     training_steps: int | None = None,
     metrics: dict | None = None,
     train_config: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Writes `model` as a preset directory (replacing it atomically); returns the directory."""
+    """Writes `model` as a preset directory; returns the directory.
+
+    The files are written into a temporary directory next to `directory`, which is then renamed
+    into place (ebm_zoo.utils.atomic.publish_dir). An existing `directory` is replaced only with
+    `overwrite=True` (EbmZooError otherwise, before anything is written).
+    """
     import keras
     import tensorflow as tf
 
     import ebm_zoo
 
     directory = Path(directory).expanduser().resolve()
+    check_output_dir(directory, "preset directory", must_be_new=True, overwrite=overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    atomic.clean_stale(directory.parent)
     cfg = keras.saving.serialize_keras_object(model)
     validate_model_config(cfg, f"the config of {type(model).__name__}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a preset directory is readable like any other
+    tmp = atomic.temp_dir(directory)
     try:
         with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
@@ -343,14 +432,7 @@ def save_preset(
         }
         with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(directory)
+        atomic.publish_dir(tmp, directory, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -366,6 +448,5 @@ def update_metadata(directory: str | os.PathLike, **fields) -> dict:
             meta[k] = {**meta[k], **v}
         else:
             meta[k] = v
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
+    atomic.write_json(path, meta, indent=2, sort_keys=True)
     return meta

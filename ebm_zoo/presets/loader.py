@@ -21,14 +21,14 @@ import difflib
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from ebm_zoo.presets import files
 from ebm_zoo.presets.registry import PRESETS, PresetInfo
-from ebm_zoo.utils.checks import EbmZooError
+from ebm_zoo.utils import atomic
+from ebm_zoo.utils.checks import EbmZooError, check_handle, check_inside, check_preset_name
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
 URI_SCHEMES = ("file", "https", "http", "gs")
@@ -46,13 +46,14 @@ def offline() -> bool:
 
 
 def package_dir(name: str) -> Path:
-    """Where a shipped preset lives inside the package."""
-    return PACKAGE_WEIGHTS / name
+    """Where a shipped preset lives inside the package (`name` must be a plain preset name)."""
+    return PACKAGE_WEIGHTS / check_preset_name(name)
 
 
 def home_dir(name: str) -> Path:
-    """Where `tools/export.py --preset=<name>` writes a user-trained preset."""
-    return home() / "presets" / name
+    """Where `tools/export.py --preset=<name>` writes a user-trained preset (`name` must be a
+    plain preset name: never a path, so nothing is written outside $EBM_ZOO_HOME/presets)."""
+    return home() / "presets" / check_preset_name(name)
 
 
 def get_preset(name: str) -> PresetInfo:
@@ -134,7 +135,9 @@ def load(handle: str | os.PathLike, weights: bool = True):
       EbmZooError: unknown handle (lists valid names), missing weights (says where it looked and
         how to produce them), sha256 mismatch, a config naming a non-ebm_zoo class, or offline.
     """
-    text = os.fspath(handle)
+    text = check_handle(handle)
+    if not isinstance(weights, bool):
+        raise EbmZooError(f"`weights` must be True or False, got {weights!r}.")
     scheme = urllib.parse.urlparse(text).scheme
     local = Path(text).expanduser()
     if scheme not in URI_SCHEMES and local.is_dir():
@@ -257,15 +260,15 @@ def fetch(uri: str) -> Path:
             "and load that path."
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
+    atomic.clean_stale(dest.parent)
+    tmp = atomic.temp_dir(dest)
     try:
         base = uri.rstrip("/")
         _copy_uri(f"{base}/{files.METADATA_FILE}", tmp / files.METADATA_FILE)
         for name in files.CHECKED_FILES:
             _copy_uri(f"{base}/{name}", tmp / name)
         files.verify_files(tmp)
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
+        atomic.publish_dir(tmp, dest, overwrite=True)  # a cache entry, re-fetched when it fails its check
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -282,6 +285,7 @@ def export_workdir(
     shipped: bool = False,
     out_dir: str | os.PathLike | None = None,
     evaluation: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Writes the model of a finished training run as a preset directory; returns it.
 
@@ -292,6 +296,12 @@ def export_workdir(
       shipped: write inside the installed package (for presets that ship with ebm_zoo).
       out_dir: explicit output directory instead.
       evaluation: figures measured by tools/eval.py, stored in metadata.json under metrics.
+      overwrite: replace an existing preset directory (refused otherwise, before anything is
+        written or deleted).
+
+    Raises:
+      EbmZooError: a preset name that is a path ('../x', '/abs', 'a/b'), an existing preset
+        without `overwrite`, a run that has not finished, a family mismatch.
     """
     workdir = Path(workdir)
     if not files.is_workdir(workdir):
@@ -302,7 +312,11 @@ def export_workdir(
     if out_dir is None:
         if not preset:
             raise EbmZooError("Give a preset name (--preset=NAME) or an output directory.")
-        out_dir = package_dir(preset) if shipped else home_dir(preset)
+        root = PACKAGE_WEIGHTS if shipped else home() / "presets"
+        out_dir = check_inside(package_dir(preset) if shipped else home_dir(preset), root, "preset")
+    elif preset is not None:
+        check_preset_name(preset)
+    files.check_output_dir(out_dir, "preset directory", must_be_new=True, overwrite=overwrite)
     name = preset or Path(out_dir).name
     info = PRESETS.get(name)
     model = files.load_workdir(workdir)
@@ -329,4 +343,5 @@ def export_workdir(
         training_steps=int(train_metrics.get("step", run_cfg.get("train", {}).get("steps", 0))),
         metrics=metrics,
         train_config=run_cfg,
+        overwrite=overwrite,
     )

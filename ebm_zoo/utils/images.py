@@ -27,6 +27,8 @@ def save_png(image, path: str, upscale: int = 1) -> str:
     """Writes an [H, W, C] or [H, W] float image in [0, 1] as an 8-bit PNG; returns the path."""
     from PIL import Image
 
+    from ebm_zoo.utils import atomic
+
     x = np.asarray(image, np.float32)
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]
@@ -35,7 +37,8 @@ def save_png(image, path: str, upscale: int = 1) -> str:
     if upscale > 1:
         img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
+    with atomic.file(path) as tmp:  # a reader never sees half a PNG
+        img.save(tmp, format="PNG")
     return path
 
 

@@ -211,10 +211,8 @@ class Descriptor(EnergyModel):
     def langevin(self, images, num_steps: int | None = None, seed: int = 0, trace: bool = False):
         """Runs T Langevin steps from public images; returns (images in [0, 1], energy trace or None)."""
         x = self.check(images, any_size=self.accepts_any_size)
-        check_positive(0 if num_steps is None else num_steps, "num_steps", allow_zero=True)
-        res = tf.function(lambda x0: self.run_langevin(x0, tf.constant([seed, 1]), num_steps, trace))(
-            self.to_internal(x)
-        )
+        num_steps, seed = self.check_steps(num_steps), self.seed_tensor(seed, 1)
+        res = tf.function(lambda x0: self.run_langevin(x0, seed, num_steps, trace))(self.to_internal(x))
         return self.from_internal(res.samples), res.energy_trace
 
     @property

@@ -528,8 +528,7 @@ class VAPO(EnergyModel):
     def sample_with_nfe(self, n: int, seed: int = 0, **overrides) -> tuple[tf.Tensor, int]:
         """(samples [n, H, W, C] in [0, 1], number of velocity evaluations) for one solve."""
         settings = self._solver_settings(overrides)
-        if int(n) <= 0:
-            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        n = self.check_count_n(n)
         key = ("nfe", tuple(sorted(settings.items())))  # one trace for every n
         if key not in self._compiled:
 
@@ -553,7 +552,7 @@ class VAPO(EnergyModel):
                 f"interpolate needs n >= 1 and num_points >= 2, got n={n}, num_points={num_points}."
             )
         settings = self._solver_settings(overrides)
-        z = tf.random.stateless_normal([2, int(n), int(np.prod(self.image_shape))], [int(seed), 1])
+        z = tf.random.stateless_normal([2, int(n), int(np.prod(self.image_shape))], self.seed_tensor(seed, 1))
         z0, z1 = z[0], z[1]
         cos = tf.reduce_sum(z0 * z1, 1) / (tf.norm(z0, axis=1) * tf.norm(z1, axis=1))
         theta = tf.acos(tf.clip_by_value(cos, -1.0, 1.0))[:, None, None]  # [n, 1, 1]
