@@ -153,7 +153,7 @@ def test_inpaint_empty_batch(family):
         (dict(rtol=0.0), "`rtol` must be > 0"),
         (dict(atol="abc"), "`atol` must be a number"),
         (dict(rtol=2.0), "(0, 1)"),
-        (dict(num_steps=0), "`num_steps` must be >= 1"),
+        (dict(num_steps=-2), "`num_steps` must be >= 0"),
         (dict(num_steps=2.5), "`num_steps` must be an int"),
         (dict(max_solver_steps=-3), "`max_solver_steps` must be >= 1"),
         (dict(solver="bogus"), "Unknown solver"),
@@ -187,7 +187,7 @@ def test_descriptor_langevin_and_reconstruct(call, fragment):
 
 @pytest.mark.parametrize(
     "overrides, fragment",
-    [(dict(num_steps=-1), "`num_steps` (K) must be an int >= 0"), (dict(solver="x"), "Unknown solver")],
+    [(dict(num_steps=-1), "`num_steps` must be >= 0"), (dict(solver="x"), "Unknown solver")],
     ids=["negative_K", "solver"],
 )
 def test_ggcn_sampler_settings(overrides, fragment):

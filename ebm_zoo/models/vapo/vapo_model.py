@@ -51,7 +51,15 @@ from ebm_zoo.models import serving
 from ebm_zoo.models.base import EnergyModel, apply_gradients, scale_for_replicas
 from ebm_zoo.nets.unet import TimeUNet
 from ebm_zoo.sampling import ode
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive, check_seed, seed_pair
+from ebm_zoo.utils.checks import (
+    EbmZooError,
+    check_choice,
+    check_count,
+    check_positive,
+    check_seed,
+    check_tolerance,
+    seed_pair,
+)
 
 LOSSES = ("official", "v1")
 CLIP_MODES = ("std", "norm")
@@ -462,13 +470,6 @@ class VAPO(EnergyModel):
     def _solver_settings(self, overrides: dict, validate: bool = True) -> dict:
         """The ODE settings: the model's, replaced by overrides (solver, num_steps, rtol, atol,
         max_solver_steps); validated unless `validate=False` (already checked at the public call)."""
-        s = {
-            "solver": overrides.get("solver", self.solver),
-            "num_steps": int(overrides.get("num_steps", self.num_steps)),
-            "rtol": overrides.get("rtol", self.rtol),
-            "atol": overrides.get("atol", self.atol),
-            "max_steps": int(overrides.get("max_solver_steps", self.max_solver_steps)),
-        }
         if validate:
             unknown = set(overrides) - {"num_steps", *self.sample_overrides}
             if unknown:
@@ -476,11 +477,20 @@ class VAPO(EnergyModel):
                     f"Unknown VAPO sampler option(s) {sorted(unknown)}; valid: solver, num_steps, rtol, "
                     "atol, max_solver_steps."
                 )
-            check_choice(s["solver"], "solver", ode.SOLVERS)
-            ode.check_tolerances(s["rtol"], s["atol"])
-            if int(s["num_steps"]) < 1:
-                raise EbmZooError(f"`num_steps` must be >= 1, got {s['num_steps']}.")
-        return s
+            check_choice(overrides.get("solver", self.solver), "solver", ode.SOLVERS)
+            for key in ("num_steps", "max_solver_steps"):
+                if key in overrides:
+                    check_count(overrides[key], key)
+            for key in ("rtol", "atol"):
+                if key in overrides:
+                    check_tolerance(overrides[key], key)
+        return {
+            "solver": overrides.get("solver", self.solver),
+            "num_steps": int(overrides.get("num_steps", self.num_steps)),
+            "rtol": overrides.get("rtol", self.rtol),
+            "atol": overrides.get("atol", self.atol),
+            "max_steps": int(overrides.get("max_solver_steps", self.max_solver_steps)),
+        }
 
     def check_overrides(self, overrides: dict) -> None:
         if overrides:
