@@ -1,5 +1,7 @@
 """MALA / HMC / Langevin samplers on energies with known answers."""
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -134,16 +136,29 @@ def test_traces_are_per_chain_and_padded():
     np.testing.assert_allclose(res.accept_rate.numpy().mean(), acc[:4].mean(), rtol=1e-6)
 
 
-def test_bounds_keep_chains_in_the_box_and_stay_exact():
-    # Uniform target on [0, 1]^2 (E = 0): every accepted state lies inside, the law is uniform.
-    s = get_sampler("mala", step_size=0.3, bounds=(0.0, 1.0))
-    energy = lambda x: 0.0 * tf.reduce_sum(x, axis=1)  # noqa: E731
-    x0 = tf.random.stateless_uniform([20000, 2], [2, 2])
-    x = s.run(energy, x0, num_steps=30, seed=tf.constant([0, 3]), trace=False).samples.numpy()
+@pytest.mark.parametrize(
+    "name,boundary", [("mala", "reflect"), ("hmc", "reflect"), ("mala", "reject"), ("hmc", "reject")]
+)
+def test_bounds_keep_chains_in_the_box_and_stay_exact(name, boundary):
+    # A truncated exponential on [0, 1]^2: density ∝ exp(−3 x_i), mean 1/3 − e^{-3}/(1 − e^{-3}).
+    extra = {"num_leapfrog_steps": 2} if name == "hmc" else {}
+    s = get_sampler(name, step_size=0.3, bounds=(0.0, 1.0), boundary=boundary, **extra)
+    energy = lambda x: 3.0 * tf.reduce_sum(x, axis=1)  # noqa: E731
+    # Reflecting chains may start on a wall (as images clipped to [0, 1] do); rejecting ones inside.
+    x0 = tf.zeros([20000, 2]) if boundary == "reflect" else tf.fill([20000, 2], 0.5)
+    res = s.run(
+        energy, x0, num_steps=40 if boundary == "reflect" else 150, seed=tf.constant([0, 3]), trace=False
+    )
+    x = res.samples.numpy()
     assert x.min() >= 0.0 and x.max() <= 1.0
-    n = len(x)
-    assert abs(x.mean() - 0.5) < 5 * np.sqrt(1 / 12 / (2 * n))
-    assert abs(np.mean(x < 0.1) - 0.1) < 5 * np.sqrt(0.09 / (2 * n))  # the edges keep their mass
+    mean = 1 / 3 - math.exp(-3) / (1 - math.exp(-3))
+    var = 1 / 9 - math.exp(-3) / (1 - math.exp(-3)) ** 2
+    n = x.size
+    assert abs(x.mean() - mean) < 5 * math.sqrt(var / n), (x.mean(), mean)
+    p_low = (1 - math.exp(-0.3)) / (1 - math.exp(-3))  # P(x < 0.1): the wall keeps its mass
+    assert abs(np.mean(x < 0.1) - p_low) < 5 * math.sqrt(p_low * (1 - p_low) / n)
+    # Rejecting at the walls is exact but slow (HMC ≈ 0.1 here); reflecting keeps acceptance up.
+    assert res.accept_rate.numpy().mean() > (0.2 if boundary == "reflect" else 0.05)
 
 
 def test_step_size_adaptation_reaches_target_acceptance():

@@ -21,9 +21,16 @@ Samplers (δ = `step_size`, τ = δ²/2, z ~ N(0, I)):
             Neal 2011). L gradient evaluations per step (the gradient at the current state is
             carried between steps); L = 1 is MALA with δ = ε.
 
-Settings shared by MALA and HMC: `bounds=(low, high)` restricts the target to a box (a proposal
-with any coordinate outside is rejected, so the chain stays exactly inside; the unadjusted
-sampler's `clip` has no such meaning), and `target_accept` + `adapt_steps` adapt a per-chain
+Settings shared by MALA and HMC: `bounds=(low, high)` restricts the target to a box, handled by
+`boundary=`
+  "reflect" (default)  proposals are folded back into the box (mirror at each wall). MALA uses
+            the density of the folded Gaussian in its acceptance ratio (mirror images within
+            ±4 box widths, exact to float precision for δ up to about the box width); HMC mirrors the position and flips that momentum component at a wall, which
+            keeps the leapfrog map reversible and volume-preserving (Neal 2011, §5.1). Chains
+            can therefore start on the walls, where images clipped to [0, 1] put many pixels.
+  "reject"  a proposal with any coordinate outside is rejected (stuck chains when many
+            coordinates sit on a wall: each one steps out with probability ≈ 1/2).
+The unadjusted sampler's `clip` has neither meaning. `target_accept` + `adapt_steps` adapt a per-chain
 step size during the first `adapt_steps` steps: log δᵢ ← log δᵢ + κ·(αᵢ − target), with αᵢ the
 chain's acceptance probability and κ = `adapt_rate` (a Robbins-Monro rule; steps after
 `adapt_steps` use the adapted δᵢ fixed, so they are exact MCMC).
@@ -107,6 +114,27 @@ def _padded(arr: tf.TensorArray, count: tf.Tensor, size: int) -> tf.Tensor:
     last = tf.cond(count > 0, lambda: recorded[-1], lambda: tf.fill(tf.shape(recorded)[1:], float("nan")))
     pad = tf.repeat(last[None], size - count, axis=0)
     return tf.concat([recorded, pad], axis=0)
+
+
+def _fold(y: tf.Tensor, bounds) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mirrors y into [low, high] (period 2·width); returns (folded y, odd number of mirrors)."""
+    lo, hi = bounds
+    r = tf.math.floormod((y - lo) / (hi - lo), 2.0)
+    odd = r > 1.0
+    return lo + (hi - lo) * tf.where(odd, 2.0 - r, r), odd
+
+
+def _log_folded_normal(x: tf.Tensor, mean: tf.Tensor, sd: tf.Tensor, bounds) -> tf.Tensor:
+    """Per-chain log density (up to a constant that depends on sd only) of fold(N(mean, sd²))
+    at x inside the box: Σ over the images ±x + 2kw, k = −2..2, per coordinate."""
+    lo, hi = bounds
+    w = hi - lo
+    u, m, s = (x - lo) / w, (mean - lo) / w, sd / w
+    terms = []
+    for k in range(-2, 3):
+        terms += [u + 2.0 * k - m, -u + 2.0 * k - m]
+    z = tf.stack(terms, axis=0) / s
+    return tf.reduce_sum(tf.reduce_logsumexp(-0.5 * tf.square(z), axis=0), axis=_event_axes(x))
 
 
 class Sampler:
@@ -256,6 +284,7 @@ class _MetropolisSampler(Sampler):
         self,
         step_size: float = 0.1,
         bounds: tuple[float, float] | None = None,
+        boundary: str = "reflect",
         target_accept: float | None = None,
         adapt_steps: int = 0,
         adapt_rate: float = 0.05,
@@ -266,6 +295,8 @@ class _MetropolisSampler(Sampler):
             if not bounds[0] < bounds[1]:
                 raise EbmZooError(f"`bounds` must be (low, high) with low < high, got {bounds}.")
         self.bounds = bounds
+        check_choice(boundary, "boundary", ("reflect", "reject"))
+        self.boundary = boundary
         if target_accept is not None and not 0.0 < float(target_accept) < 1.0:
             raise EbmZooError(f"`target_accept` must lie in (0, 1), got {target_accept!r}.")
         self.target_accept = None if target_accept is None else float(target_accept)
@@ -281,6 +312,7 @@ class _MetropolisSampler(Sampler):
         return {
             **super().get_config(),
             "bounds": None if self.bounds is None else list(self.bounds),
+            "boundary": self.boundary,
             "target_accept": self.target_accept,
             "adapt_steps": self.adapt_steps,
             "adapt_rate": self.adapt_rate,
@@ -300,7 +332,7 @@ class _MetropolisSampler(Sampler):
             energy_fn, x, e, g, delta, distribute.split_seed(seed, 0), mask
         )
         ok = tf.math.is_finite(log_ratio)
-        if self.bounds is not None:
+        if self.bounds is not None and self.boundary == "reject":
             lo, hi = self.bounds
             inside = (x_new >= lo) & (x_new <= hi)
             ok &= tf.reduce_all(inside, axis=_event_axes(x_new))
@@ -385,13 +417,21 @@ class MALASampler(_MetropolisSampler):
         if mask is not None:
             z = z * mask
         x_new = x - tau * g + d * z
+        reflect = self.bounds is not None and self.boundary == "reflect"
+        if reflect:
+            x_new, _ = _fold(x_new, self.bounds)
         e_new, g_new = energy_and_grad(energy_fn, x_new)
         if mask is not None:
             g_new = g_new * mask
-        # log q(x | x') − log q(x' | x) with q(b | a) = N(b; a − τ∇E(a), δ²I); the forward
-        # residual is δz exactly.
-        back = x - x_new + tau * g_new
-        log_q_ratio = (_per_chain_sq_norm(d * z) - _per_chain_sq_norm(back)) / (2.0 * tf.square(delta))
+        if reflect:
+            log_q_ratio = _log_folded_normal(x, x_new - tau * g_new, d, self.bounds) - _log_folded_normal(
+                x_new, x - tau * g, d, self.bounds
+            )
+        else:
+            # log q(x | x') − log q(x' | x) with q(b | a) = N(b; a − τ∇E(a), δ²I); the forward
+            # residual is δz exactly.
+            back = x - x_new + tau * g_new
+            log_q_ratio = (_per_chain_sq_norm(d * z) - _per_chain_sq_norm(back)) / (2.0 * tf.square(delta))
         return x_new, e_new, g_new, e - e_new + log_q_ratio
 
 
@@ -417,6 +457,9 @@ class HMCSampler(_MetropolisSampler):
         def leapfrog(i, y, p, gy, ey):
             p = p - 0.5 * eps * gy
             y = y + eps * p
+            if self.bounds is not None and self.boundary == "reflect":
+                y, odd = _fold(y, self.bounds)
+                p = tf.where(odd, -p, p)
             ey, gy = energy_and_grad(energy_fn, y)
             if mask is not None:
                 gy = gy * mask
