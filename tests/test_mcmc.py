@@ -136,13 +136,42 @@ def test_traces_are_per_chain_and_padded():
     np.testing.assert_allclose(res.accept_rate.numpy().mean(), acc[:4].mean(), rtol=1e-6)
 
 
+def test_folded_normal_density_matches_a_long_image_sum():
+    from ebm_zoo.sampling.mcmc import _log_folded_normal
+
+    rng = np.random.default_rng(0)
+    u = rng.uniform(size=8)
+    m = rng.normal(size=8) * 5  # proposal means far outside the box too
+    k = np.arange(-400, 401)[:, None]
+    for s in (0.05, 0.3, 0.69, 0.71, 1.5, 4.0):
+        mm = np.mod(m, 2.0)
+        dens = np.exp(-0.5 * ((u - mm + 2 * k) / s) ** 2) + np.exp(-0.5 * ((-u - mm + 2 * k) / s) ** 2)
+        ref = np.log(dens.sum(0) / (s * math.sqrt(2 * math.pi)))
+        # Box [−1, 3] (width 4): the same law in box units.
+        got = _log_folded_normal(
+            tf.constant(4 * u[:, None] - 1, tf.float32),
+            tf.constant(4 * m[:, None] - 1, tf.float32),
+            tf.constant(4 * s, tf.float32),
+            (-1.0, 3.0),
+        ).numpy()
+        np.testing.assert_allclose(got, ref, atol=2e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
-    "name,boundary", [("mala", "reflect"), ("hmc", "reflect"), ("mala", "reject"), ("hmc", "reject")]
+    "name,boundary,step",
+    [
+        ("mala", "reflect", 0.3),
+        ("mala", "reflect", 3.0),
+        ("hmc", "reflect", 0.3),
+        ("mala", "reject", 0.3),
+        ("hmc", "reject", 0.3),
+    ],
 )
-def test_bounds_keep_chains_in_the_box_and_stay_exact(name, boundary):
+def test_bounds_keep_chains_in_the_box_and_stay_exact(name, boundary, step):
     # A truncated exponential on [0, 1]^2: density ∝ exp(−3 x_i), mean 1/3 − e^{-3}/(1 − e^{-3}).
     extra = {"num_leapfrog_steps": 2} if name == "hmc" else {}
-    s = get_sampler(name, step_size=0.3, bounds=(0.0, 1.0), boundary=boundary, **extra)
+    # step 3.0 (3 box widths): proposals fold several times (the Fourier form of the density).
+    s = get_sampler(name, step_size=step, bounds=(0.0, 1.0), boundary=boundary, **extra)
     energy = lambda x: 3.0 * tf.reduce_sum(x, axis=1)  # noqa: E731
     # Reflecting chains may start on a wall (as images clipped to [0, 1] do); rejecting ones inside.
     x0 = tf.zeros([20000, 2]) if boundary == "reflect" else tf.fill([20000, 2], 0.5)

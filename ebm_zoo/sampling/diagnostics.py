@@ -215,6 +215,7 @@ def diagnose_model(
     seed: int = 0,
     burn_in: int | None = None,
     num_segments: int = 8,
+    temperature: float | str = 1.0,
     **sampler_settings,
 ) -> tuple[dict, ChainRun]:
     """K chains on a model's energy in [0, 1] image space, through its public API only.
@@ -224,10 +225,14 @@ def diagnose_model(
     `model.sample(K, seed)` (init="sample": are the model's samples stationary?) or uniform
     noise (init="noise": over-dispersed starts, the usual setting for R̂).
 
+    temperature: the target is exp(−E(x)/temperature); "model" takes the model's own Langevin
+      temperature s² (s = its `noise_scale`: x' = x − (δ²/2)∇E + sδz is Langevin on exp(−E/s²)
+      with step sδ), which is what its sampler draws from; short-run models use s ≪ 1.
     step_size: in [0, 1] units; default = the model's own `step_size` divided by the width of its
-      internal pixel range (e.g. δ/255 for a [0, 255]-scale model), or 0.01 when it has none.
-      MALA / HMC adapt it per chain during the burn-in (target acceptance 0.57 / 0.65) unless
-      `target_accept=None` is passed.
+      internal pixel range (e.g. δ/255 for a [0, 255]-scale model), times s when
+      temperature="model", or 0.01 when the model has none.
+      MALA / HMC adapt it per chain during the burn-in (target acceptance 0.57 / 0.65, adapt_rate
+      0.2) unless `target_accept=None` is passed.
     burn_in: default a quarter of num_steps.
     """
     num_chains = check_count(num_chains, "num_chains", minimum=2)
@@ -237,10 +242,18 @@ def diagnose_model(
     check_choice(sampler, "sampler", ("langevin", "mala", "hmc"))
     if burn_in is None:
         burn_in = num_steps // 4
+    noise = float(getattr(model, "noise_scale", 1.0) or 1.0)
+    if temperature == "model":
+        temperature, step_scale = noise**2, noise
+    else:
+        step_scale = 1.0
+    if isinstance(temperature, str) or not float(temperature) > 0:
+        raise EbmZooError(f"`temperature` must be a number > 0 or 'model', got {temperature!r}.")
+    temperature = float(temperature)
     if step_size is None:
         lo, hi = getattr(model, "internal_range", (0.0, 1.0))
         own = getattr(model, "step_size", None)
-        step_size = float(own) / (hi - lo) if own else 0.01
+        step_size = float(own) * step_scale / (hi - lo) if own else 0.01
     settings = dict(sampler_settings)
     if sampler == "langevin":
         settings.setdefault("clip", (0.0, 1.0))
@@ -249,6 +262,8 @@ def diagnose_model(
         settings.setdefault("target_accept", _DEFAULT_TARGET[sampler])
         if settings["target_accept"] is not None:
             settings.setdefault("adapt_steps", burn_in)
+            # Fast enough to move δ by 100x within ~50 steps of burn-in when acceptance is ~0.
+            settings.setdefault("adapt_rate", 0.2)
     chain_sampler = get_sampler(sampler, step_size=step_size, **settings)
     if init == "sample":
         x0 = tf.convert_to_tensor(model.sample(num_chains, seed=seed), tf.float32)
@@ -257,7 +272,7 @@ def diagnose_model(
         x0 = tf.random.stateless_uniform(shape, seed_pair(seed))
 
     report, run = diagnose(
-        lambda x: model.energy(x),
+        lambda x: model.energy(x) / temperature,
         x0,
         chain_sampler,
         num_steps=num_steps,
@@ -265,5 +280,11 @@ def diagnose_model(
         burn_in=burn_in,
         num_segments=num_segments,
     )
-    report = {"init": init, "seed": seed, "image_shape": list(model.image_shape), **report}
+    report = {
+        "init": init,
+        "seed": seed,
+        "temperature": temperature,
+        "image_shape": list(model.image_shape),
+        **report,
+    }
     return report, run
