@@ -132,3 +132,27 @@ def test_log_mean_exp_se_and_bits_per_dim():
     np.testing.assert_allclose(bits_per_dim(np.zeros(3), 0.0, num_dims=5), 8.0)
     # A density twice the uniform (log Z = −ln 2 spread over D dims) saves 1/D bit per dim.
     np.testing.assert_allclose(bits_per_dim([0.0], -math.log(2.0), num_dims=4), 8.0 - 0.25)
+
+
+def test_model_bits_per_dim_of_a_descriptor_that_is_its_gaussian_reference():
+    """A descriptor whose net is the constant b: E = ‖y‖²/(2σ²) − b, y = 255x − 127.5, so in
+    [0, 1] space log Z = b + (D/2)·log(2πσ²) − D·log 255 and p is its Gaussian reference."""
+    from ebm_zoo.models.descriptor import Descriptor
+    from ebm_zoo.sampling.ais import model_bits_per_dim, model_reference
+
+    m = Descriptor(image_size=4, channels=1, mode="object", layers=[[2, 3, 1]], ref_sigma=20.0)
+    m.build()
+    m.net.set_weights([np.zeros_like(w) for w in m.net.get_weights()])
+    b = 0.7
+    m.net.head.bias.assign([b])
+    ref = model_reference(m)
+    assert ref.sigma == pytest.approx(20.0 / 255) and float(ref.mean) == pytest.approx(0.5)
+    d = 16
+    log_z = b + 0.5 * d * math.log(2 * math.pi * 20.0**2) - d * math.log(255.0)
+    x = np.random.default_rng(0).uniform(0.3, 0.7, size=[5, 4, 4, 1]).astype(np.float32)
+    out = model_bits_per_dim(m, x, num_chains=8, num_temps=5, sampler="mala")
+    assert out["log_z"] == pytest.approx(log_z, abs=1e-3) and out["reference"] == "GaussianReference"
+    y = 255.0 * x.reshape(5, -1) - 127.5
+    log_p = -(np.sum(y**2, axis=1) / (2 * 20.0**2) - b) - log_z
+    expected = np.mean(-(log_p + d * math.log(1 / 256)) / (d * math.log(2)))
+    assert out["bits_per_dim"] == pytest.approx(expected, rel=1e-4)

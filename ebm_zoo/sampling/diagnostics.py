@@ -121,7 +121,8 @@ def diagnose(
       burn_in: leading steps left out of ESS / R̂ / autocorrelation (the adaptation phase of an
         adapting sampler should lie inside it).
     Returns:
-      (report dict: settings, cpu/wall seconds, acceptance, energy summary, grad norm; ChainRun).
+      (report dict: settings, cpu/wall seconds of the chains (tracing excluded), acceptance,
+      energy summary, grad norm; ChainRun).
     """
     num_steps = check_count(num_steps, "num_steps")
     burn_in = check_count(burn_in, "burn_in", minimum=0, maximum=num_steps - 4)
@@ -159,6 +160,8 @@ def diagnose(
     runs = {id(sampler): make(sampler), id(fixed): make(fixed)}
     energies, accepts, gnorms, snaps, rates, counts = [], [], [], [x.numpy()], [], []
     delta = tf.fill([x.shape[0]], float(sampler.step_size))
+    for fn in {id(f): f for f in runs.values()}.values():  # trace outside the timing (0 steps)
+        fn(x, seed, tf.constant(0), tf.constant(0), delta)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for k, n in enumerate(lengths):
         s = sampler if (adapt and k == 0) else fixed
