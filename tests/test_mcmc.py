@@ -227,6 +227,29 @@ def test_two_replica_mala_and_hmc_equal_one_replica():
         assert 0.0 < one.accept_rate.numpy().mean() < 1.0
 
 
+def test_family_sampler_targets_what_the_familys_langevin_approximates():
+    # A family with δ = 0.05, s = 0.5 on E = x²/2: its Langevin approximates exp(−E/s²) =
+    # N(0, s²). MALA / HMC from family_sampler sample it exactly; langevin keeps (δ, s).
+    from ebm_zoo.sampling import family_sampler
+
+    energy = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=1)  # noqa: E731
+    x0 = tf.zeros([20000, 1])
+    lang = family_sampler("langevin", step_size=0.05, noise_scale=0.5, clip=(-3.0, 3.0))
+    assert (lang.step_size, lang.noise_scale, lang.clip) == (0.05, 0.5, (-3.0, 3.0))
+    for name in ("mala", "hmc"):
+        s = family_sampler(name, step_size=2.0, noise_scale=0.5, clip=(-3.0, 3.0))
+        assert s.step_size == 1.0 and s.temperature == 0.25 and s.bounds == (-3.0, 3.0)
+        res = s.run(energy, x0, num_steps=30, seed=tf.constant([1, 5]))
+        x = res.samples.numpy()
+        n = len(x)
+        assert abs(np.var(x) - 0.25) < 5 * 0.25 * np.sqrt(2 / n), np.var(x)
+        # Energy traces are in units of E (not E/T).
+        np.testing.assert_allclose(res.energy_trace.numpy()[-1], energy(res.samples).numpy(), rtol=1e-5)
+    with pytest.raises(EbmZooError, match="noise_scale > 0"):
+        family_sampler("mala", step_size=0.1, noise_scale=0.0)
+    assert family_sampler("hmc", step_size=0.1, num_leapfrog_steps=7).num_leapfrog_steps == 7
+
+
 def test_get_sampler_names_settings_and_errors():
     s = get_sampler("hmc", step_size=0.2, num_leapfrog_steps=4, bounds=(0, 1))
     assert sampler_from_config(s.get_config()).get_config() == s.get_config()

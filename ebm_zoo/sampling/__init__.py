@@ -13,6 +13,7 @@ from ebm_zoo.sampling.mcmc import (
     MALASampler,
     Sampler,
     SamplerResult,
+    family_sampler,
     get_sampler,
     sampler_from_config,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "ReplayBuffer",
     "Sampler",
     "SamplerResult",
+    "family_sampler",
     "get_sampler",
     "langevin",
     "langevin_step",

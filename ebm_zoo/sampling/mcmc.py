@@ -30,7 +30,8 @@ Settings shared by MALA and HMC: `bounds=(low, high)` restricts the target to a 
             can therefore start on the walls, where images clipped to [0, 1] put many pixels.
   "reject"  a proposal with any coordinate outside is rejected (stuck chains when many
             coordinates sit on a wall: each one steps out with probability ≈ 1/2).
-The unadjusted sampler's `clip` has neither meaning. `target_accept` + `adapt_steps` adapt a per-chain
+The unadjusted sampler's `clip` has neither meaning. `temperature` T makes the target
+exp(−E/T) (energy traces stay in units of E). `target_accept` + `adapt_steps` adapt a per-chain
 step size during the first `adapt_steps` steps: log δᵢ ← log δᵢ + κ·(αᵢ − target), with αᵢ the
 chain's acceptance probability and κ = `adapt_rate` (a Robbins-Monro rule; steps after
 `adapt_steps` use the adapted δᵢ fixed, so they are exact MCMC).
@@ -153,6 +154,10 @@ def _log_folded_normal(x: tf.Tensor, mean: tf.Tensor, sd: tf.Tensor, bounds) -> 
     fourier = tf.math.log(tf.maximum(series, 1e-30))
     per_coord = tf.where(s <= 0.7, direct, fourier)
     return tf.reduce_sum(per_coord, axis=_event_axes(x))
+
+
+def _scaled(energy_fn: EnergyFn, factor: float) -> EnergyFn:
+    return lambda x: factor * energy_fn(x)
 
 
 class Sampler:
@@ -306,6 +311,7 @@ class _MetropolisSampler(Sampler):
         target_accept: float | None = None,
         adapt_steps: int = 0,
         adapt_rate: float = 0.05,
+        temperature: float = 1.0,
     ):
         super().__init__(step_size)
         if bounds is not None:
@@ -325,6 +331,8 @@ class _MetropolisSampler(Sampler):
             )
         check_positive(adapt_rate, "adapt_rate")
         self.adapt_rate = float(adapt_rate)
+        check_positive(temperature, "temperature")
+        self.temperature = float(temperature)
 
     def get_config(self) -> dict:
         return {
@@ -334,6 +342,7 @@ class _MetropolisSampler(Sampler):
             "target_accept": self.target_accept,
             "adapt_steps": self.adapt_steps,
             "adapt_rate": self.adapt_rate,
+            "temperature": self.temperature,
         }
 
     def propose(self, energy_fn, x, e, g, delta, seed, mask):
@@ -377,6 +386,8 @@ class _MetropolisSampler(Sampler):
         dtype = x0.dtype
         if mask is not None:
             mask = tf.cast(mask, dtype)
+        if self.temperature != 1.0:  # target exp(−E/T); traces are reported in units of E
+            energy_fn = _scaled(energy_fn, 1.0 / self.temperature)
         e0, g0 = energy_and_grad(energy_fn, x0)
         if mask is not None:
             g0 = g0 * mask
@@ -415,7 +426,7 @@ class _MetropolisSampler(Sampler):
         traces = (None, None, None)
         if trace:
             traces = (
-                _padded(e_arr, num_steps_t + 1, max_steps + 1),
+                _padded(e_arr, num_steps_t + 1, max_steps + 1) * self.temperature,
                 _padded(a_arr, num_steps_t, max_steps),
                 _padded(g_arr, num_steps_t, max_steps),
             )
@@ -521,6 +532,36 @@ def get_sampler(name: str | Sampler, **settings) -> Sampler:
             f"Unknown setting(s) {unknown} for sampler {name!r}; valid settings: {', '.join(valid)}."
         )
     return cls(**settings)
+
+
+def family_sampler(
+    name: str | None,
+    *,
+    step_size: float,
+    noise_scale: float = 1.0,
+    clip: tuple[float, float] | None = None,
+    **overrides,
+) -> Sampler:
+    """The sampler `name` for a family whose Langevin is x' = clip(x − (δ²/2)∇E + sδz).
+
+    That Langevin approximates exp(−E/s²) with step sδ, so "langevin" keeps (δ, s, clip) —
+    `run(..., trace=False)` then reproduces `langevin(...)` bit for bit — and "mala" / "hmc" get
+    the same target exactly: step_size = sδ, temperature = s², bounds = clip. `overrides` (e.g.
+    step_size, num_leapfrog_steps, target_accept) win over the derived settings. name None =
+    "langevin". s = 0 (gradient descent) has no target to adjust towards: MALA/HMC refuse it.
+    """
+    name = "langevin" if name is None else name
+    check_choice(name, "sampler", SAMPLERS)
+    if name == "langevin":
+        base = {"step_size": step_size, "noise_scale": noise_scale, "clip": clip}
+    else:
+        if not noise_scale > 0:
+            raise EbmZooError(
+                f"sampler={name!r} needs noise_scale > 0 (got {noise_scale}); a noise-free "
+                "Langevin is gradient descent with no distribution to sample: use sampler='langevin'."
+            )
+        base = {"step_size": noise_scale * step_size, "temperature": noise_scale**2, "bounds": clip}
+    return get_sampler(name, **{**base, **overrides})
 
 
 def sampler_from_config(config: dict) -> Sampler:
