@@ -247,7 +247,10 @@ def test_family_sampler_targets_what_the_familys_langevin_approximates():
         np.testing.assert_allclose(res.energy_trace.numpy()[-1], energy(res.samples).numpy(), rtol=1e-5)
     with pytest.raises(EbmZooError, match="noise_scale > 0"):
         family_sampler("mala", step_size=0.1, noise_scale=0.0)
-    assert family_sampler("hmc", step_size=0.1, num_leapfrog_steps=7).num_leapfrog_steps == 7
+    assert (
+        family_sampler("hmc", step_size=0.1, num_leapfrog_steps=7, implicit_iters=3).num_leapfrog_steps == 7
+    )
+    assert family_sampler(None, step_size=0.1, implicit_iters=3).implicit_iters == 3
 
 
 def test_get_sampler_names_settings_and_errors():
@@ -266,3 +269,24 @@ def test_get_sampler_names_settings_and_errors():
         get_sampler("mala").run(
             gaussian_energy, tf.zeros([2, 2]), num_steps=tf.constant(3), seed=tf.constant([0, 0])
         )
+
+
+def test_family_recipe_reproduces_a_descriptors_langevin_bit_for_bit():
+    """The integration recipe (docs/sampling.md): a family's run_langevin through family_sampler."""
+    from ebm_zoo.models.descriptor import Descriptor
+    from ebm_zoo.sampling import family_sampler
+
+    d = Descriptor(image_size=8, channels=1, mode="object", layers=[[4, 3, 2]], num_steps=5)
+    d.build()
+    x0 = d._init_noise(3, 8, tf.constant([1, 2]))
+    seed = tf.constant([3, 4])
+    today = d.run_langevin(x0, seed).samples
+    s = family_sampler("langevin", step_size=d.step_size, noise_scale=d.noise_scale, clip=d._clip())
+    res = s.run(d._energy, x0, num_steps=5, max_steps=5, seed=seed, trace=False)
+    np.testing.assert_array_equal(res.samples.numpy(), today.numpy())
+    # The same family under MALA samples exp(−E/s²) (s = 1 here) inside the clip box.
+    m = family_sampler("mala", step_size=d.step_size, noise_scale=d.noise_scale, clip=d._clip())
+    out = m.run(d._energy, x0, num_steps=5, seed=seed)
+    lo, hi = d._clip()
+    assert out.samples.numpy().min() >= lo and out.samples.numpy().max() <= hi
+    assert out.energy_trace.shape == (6, 3) and out.accept_rate.shape == (3,)

@@ -540,6 +540,7 @@ def family_sampler(
     step_size: float,
     noise_scale: float = 1.0,
     clip: tuple[float, float] | None = None,
+    implicit_iters: int = 1,
     **overrides,
 ) -> Sampler:
     """The sampler `name` for a family whose Langevin is x' = clip(x − (δ²/2)∇E + sδz).
@@ -549,11 +550,18 @@ def family_sampler(
     the same target exactly: step_size = sδ, temperature = s², bounds = clip. `overrides` (e.g.
     step_size, num_leapfrog_steps, target_accept) win over the derived settings. name None =
     "langevin". s = 0 (gradient descent) has no target to adjust towards: MALA/HMC refuse it.
+    `implicit_iters` (wGCN's JKO step) is a Langevin discretisation; MALA/HMC sample the same
+    exp(−E/s²) exactly and ignore it.
     """
     name = "langevin" if name is None else name
     check_choice(name, "sampler", SAMPLERS)
     if name == "langevin":
-        base = {"step_size": step_size, "noise_scale": noise_scale, "clip": clip}
+        base = {
+            "step_size": step_size,
+            "noise_scale": noise_scale,
+            "clip": clip,
+            "implicit_iters": implicit_iters,
+        }
     else:
         if not noise_scale > 0:
             raise EbmZooError(
