@@ -18,6 +18,7 @@ SUITES = {
     "multigrid": "ebm_zoo.bench.multigrid",
     "ggcn": "ebm_zoo.bench.ggcn",
     "vapo": "ebm_zoo.bench.vapo",
+    "mcmc": "ebm_zoo.bench.mcmc",
 }
 
 

@@ -1,10 +1,37 @@
-"""Samplers shared by every model: Langevin / proximal (JKO) dynamics, persistent chains.
+"""Samplers shared by every model: Langevin / proximal (JKO) dynamics, MALA, HMC, persistent
+chains, chain diagnostics and annealed importance sampling.
 
 Samplers take callables (an energy function), never models: models import samplers, not the
 other way round.
 """
 
 from ebm_zoo.sampling.langevin import LangevinResult, langevin, langevin_step, wgcn_flow
+from ebm_zoo.sampling.mcmc import (
+    SAMPLERS,
+    HMCSampler,
+    LangevinSampler,
+    MALASampler,
+    Sampler,
+    SamplerResult,
+    family_sampler,
+    get_sampler,
+    sampler_from_config,
+)
 from ebm_zoo.sampling.replay import ReplayBuffer
 
-__all__ = ["LangevinResult", "ReplayBuffer", "langevin", "langevin_step", "wgcn_flow"]
+__all__ = [
+    "SAMPLERS",
+    "HMCSampler",
+    "LangevinResult",
+    "LangevinSampler",
+    "MALASampler",
+    "ReplayBuffer",
+    "Sampler",
+    "SamplerResult",
+    "family_sampler",
+    "get_sampler",
+    "langevin",
+    "langevin_step",
+    "sampler_from_config",
+    "wgcn_flow",
+]
