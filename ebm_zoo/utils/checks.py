@@ -311,8 +311,12 @@ def check_sample_memory(
 
     The estimate is `n · H·W·C · 4 bytes · copies`: a sampler keeps a few copies of the batch
     (state, gradient, noise, proposals) plus the network's activations, which are a multiple of
-    the image size per image (`copies`, a class attribute `sample_memory_copies` of each family).
-    It is a lower bound, so a refused n would certainly fail; draw such sets in chunks.
+    the image size per image (`copies`, the class attribute `sample_memory_copies` of a family,
+    64 by default). It is a rough working-set estimate, not a guarantee either way: it refuses
+    the n that cannot possibly fit (2**40, 10**8) in microseconds instead of an out-of-memory
+    error after minutes, and n above 2**31 - 1 (a compiled sampler's int32 batch size) always.
+    Draw larger sets in chunks with distinct seeds (chunking changes which noise each image
+    gets, so it is the caller's choice, not done silently).
     """
     per_image = int(np.prod(image_shape)) * 4 * int(copies)
     need = int(n) * per_image
