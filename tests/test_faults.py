@@ -60,7 +60,7 @@ def test_sigkill_during_the_final_weights_write_keeps_a_loadable_run(tmp_path):
     first = _train(f"--workdir={wd}", "--train_steps=2", *TINY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     weights_at_2 = (wd / "model.weights.h5").read_bytes()
-    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype(np.float32)  # gray brick
     energy_at_2 = np.asarray(ebm_zoo.load(str(wd)).energy(x))
 
     # Continue to step 4; the writer pauses inside the final write (temp file written, not yet
