@@ -357,8 +357,33 @@ def test_divergence_hint_names_the_familys_real_keys(model, keys):
         (dict(name="digits", seed=1.5), "`seed` must be an int"),
         (dict(name="no_such_set"), "no_such_set"),
         (dict(name="folder:/no/such/dir"), "/no/such/dir"),
+        (dict(name="folder:/etc/passwd"), "is a file, not a folder"),
+        (dict(name=123), "non-empty dataset name"),
+        (dict(name=""), "non-empty dataset name"),
+        (dict(name="digits", split="bogus"), "Unknown split 'bogus'"),
+        (dict(name="digits", seed=2**70), "must fit in int32"),
+        (dict(name="digits", skip_batches=-1), "`skip_batches` must be an int >= 0"),
+        (dict(name="digits", crop_size=4), "Unknown option(s) crop_size"),
+        (dict(name="textures/brick", image_size=8, crop_size=-4), "must be a positive int"),
     ],
-    ids=["size0", "size_float", "batch0", "channels2", "limit_neg", "seed_float", "unknown", "folder"],
+    ids=[
+        "size0",
+        "size_float",
+        "batch0",
+        "channels2",
+        "limit_neg",
+        "seed_float",
+        "unknown",
+        "folder",
+        "folder_file",
+        "name_int",
+        "name_empty",
+        "split",
+        "seed_huge",
+        "skip_neg",
+        "option",
+        "crop_neg",
+    ],
 )
 def test_load_dataset_bad_arguments(kwargs, fragment):
     from ebm_zoo.data import load_dataset
@@ -366,3 +391,10 @@ def test_load_dataset_bad_arguments(kwargs, fragment):
     with pytest.raises(EbmZooError) as err:
         load_dataset(**kwargs)
     assert fragment in str(err.value)
+
+
+def test_describe_bad_name():
+    from ebm_zoo.data import describe
+
+    with pytest.raises(EbmZooError, match="non-empty dataset name"):
+        describe(5)
