@@ -26,6 +26,7 @@ from ebm_zoo.utils.checks import (
     check_mask,
     check_num_steps,
     check_sample_memory,
+    check_sampler_overrides,
     check_seed,
     seed_pair,
     stream_seed,
@@ -60,6 +61,9 @@ class EnergyModel(keras.Model):
     internal_range: tuple[float, float] = (0.0, 1.0)
     #: True when `_sample` accepts a tensor `n`: `sample` then compiles once for every n.
     dynamic_sample_batch: bool = False
+    #: Names of the sampler settings `sample(n, seed, **overrides)` accepts; None = the named
+    #: arguments of `_sample` (a `_sample(..., **overrides)` family then validates its own).
+    sampler_overrides: tuple[str, ...] | None = None
     #: Bytes a sampler holds per image, in units of one float32 image (batch copies + network
     #: activations); `sample` refuses an n whose estimate exceeds the available memory.
     sample_memory_copies: int = 64
@@ -106,6 +110,22 @@ class EnergyModel(keras.Model):
         """None (the model's default) or an int >= 0 number of sampler steps."""
         return check_num_steps(num_steps, name)
 
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> dict:
+        """Checks sampler settings eagerly, before tracing (unknown names, bad values)."""
+        allowed = self.sampler_overrides
+        if allowed is None:
+            import inspect
+
+            params = inspect.signature(self._sample).parameters
+            if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+                allowed = tuple(k for k in params if k not in ("n", "seed"))
+        return check_sampler_overrides(overrides, allowed, where=f"{type(self).__name__}.{where}")
+
+    @staticmethod
+    def check_seed_arg(seed, name: str = "seed") -> int | None:
+        """A public seed: None or an int in [0, 2**62)."""
+        return check_seed(seed, name)
+
     @staticmethod
     def seed_tensor(seed, stream: int = 0) -> tf.Tensor:
         """The stateless [2] seed of a public int seed (checked: ints in [0, 2**62)) and a stream."""
@@ -137,6 +157,7 @@ class EnergyModel(keras.Model):
         """
         n = self.check_count_n(n)
         seed = check_seed(seed)
+        self.check_overrides(overrides)
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
         pair = seed_pair(seed)

@@ -49,7 +49,7 @@ from ebm_zoo.models.descriptor import Descriptor
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.sampling.langevin import LangevinResult, langevin
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+from ebm_zoo.utils.checks import EbmZooError, as_float_tensor, check_choice, check_positive
 
 SOLVERS = ("split", "fixed_point")
 FLOW_OVERRIDES = ("num_steps", "step_size", "noise_scale", "implicit_iters", "solver")
@@ -451,7 +451,7 @@ class GGCN(EnergyModel):
 
     def generate(self, latents) -> tf.Tensor:
         """G_α(h) → images [N, H, W, C] in [0, 1], no refinement. latents: [N, *latent_shape]."""
-        h = tf.convert_to_tensor(latents, tf.float32)
+        h = as_float_tensor(latents, "latents")
         if h.shape.rank is None or list(h.shape[1:]) != self.latent_shape:
             raise EbmZooError(
                 f"`latents` has shape {tuple(h.shape)} but this GGCN's latent codes have shape "

@@ -194,6 +194,7 @@ class MultiGrid(EnergyModel):
 
     family = "multigrid"
     internal_range = (0.0, PIXEL_MAX)
+    sampler_overrides = ("sampler", "num_steps", "step_size")
 
     def __init__(
         self,
@@ -467,8 +468,7 @@ class MultiGrid(EnergyModel):
 
         The last entry equals `sample(n, seed)`.
         """
-        if int(n) <= 0:
-            raise EbmZooError(f"`n` must be a positive number of samples, got {n!r}.")
+        n, overrides = self.check_count_n(n), self.check_overrides(overrides, "sample_all_grids()")
         key = ("all_grids", int(n), tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
         if fn is None:
