@@ -270,7 +270,7 @@ class Run:
 
     def _setup(self, cfg, workdir: str) -> None:
         removed = clean_stale_files(workdir)
-        if removed and self.verbose:
+        if removed:  # always said: files were deleted
             print(f"Removed leftovers of an interrupted run: {', '.join(sorted(removed))}")
         _write_config(cfg, workdir)
 

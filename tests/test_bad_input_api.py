@@ -357,8 +357,33 @@ def test_divergence_hint_names_the_familys_real_keys(model, keys):
         (dict(name="digits", seed=1.5), "`seed` must be an int"),
         (dict(name="no_such_set"), "no_such_set"),
         (dict(name="folder:/no/such/dir"), "/no/such/dir"),
+        (dict(name="folder:/etc/passwd"), "is a file, not a folder"),
+        (dict(name=123), "non-empty dataset name"),
+        (dict(name=""), "non-empty dataset name"),
+        (dict(name="digits", split="bogus"), "Unknown split 'bogus'"),
+        (dict(name="digits", seed=2**70), "must fit in int32"),
+        (dict(name="digits", skip_batches=-1), "`skip_batches` must be an int >= 0"),
+        (dict(name="digits", crop_size=4), "Unknown option(s) crop_size"),
+        (dict(name="textures/brick", image_size=8, crop_size=-4), "must be a positive int"),
     ],
-    ids=["size0", "size_float", "batch0", "channels2", "limit_neg", "seed_float", "unknown", "folder"],
+    ids=[
+        "size0",
+        "size_float",
+        "batch0",
+        "channels2",
+        "limit_neg",
+        "seed_float",
+        "unknown",
+        "folder",
+        "folder_file",
+        "name_int",
+        "name_empty",
+        "split",
+        "seed_huge",
+        "skip_neg",
+        "option",
+        "crop_neg",
+    ],
 )
 def test_load_dataset_bad_arguments(kwargs, fragment):
     from ebm_zoo.data import load_dataset
@@ -366,3 +391,57 @@ def test_load_dataset_bad_arguments(kwargs, fragment):
     with pytest.raises(EbmZooError) as err:
         load_dataset(**kwargs)
     assert fragment in str(err.value)
+
+
+def test_describe_bad_name():
+    from ebm_zoo.data import describe
+
+    with pytest.raises(EbmZooError, match="non-empty dataset name"):
+        describe(5)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampler settings are checked before anything is traced (no wrapped TF errors).
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (dict(bogus=1), "Unknown sampler setting(s) bogus"),
+        (dict(num_steps=-1), "`num_steps` must be >= 0"),
+        (dict(num_steps=2.5), "`num_steps` must be an int"),
+    ],
+    ids=["unknown", "steps_negative", "steps_float"],
+)
+@pytest.mark.parametrize("family", ["descriptor", "short_run", "wgcn", "multigrid"])
+def test_mcmc_sampler_overrides(family, overrides, fragment):
+    with pytest.raises(EbmZooError) as err:
+        model_of(family).sample(2, seed=0, **overrides)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "family, call, fragment",
+    [
+        ("descriptor", lambda m: m.sample(2, size=0), "`size` must be >= 1"),
+        ("descriptor", lambda m: m.sample(2, trace=1), "`trace` must be True or False"),
+        ("multigrid", lambda m: m.sample(2, step_size=0), "`step_size` must be > 0"),
+        ("multigrid", lambda m: m.sample(2, sampler=3), "`sampler` must be a string"),
+        ("multigrid", lambda m: m.sample_all_grids(2.5), "`n` must be an int, got 2.5"),
+        ("multigrid", lambda m: m.sample_all_grids(2, bogus=1), "sample_all_grids()"),
+        ("multigrid", lambda m: m.inpaint(_images(m), np.ones((16, 16)), seed=1.5), "`seed` must be an int"),
+        ("vapo", lambda m: m.inpaint(_images(m), np.ones((8, 8)), seed=2**62), "below 2**62"),
+        ("vapo", lambda m: m.interpolate(2.5), "`n` must be an int, got 2.5"),
+        ("vapo", lambda m: m.interpolate(2, num_points=1), "`num_points` must be >= 2"),
+        ("vapo", lambda m: m.sample_with_nfe(0), "`n` must be >= 1"),
+        ("vapo", lambda m: m.ood_score(_images(m), seed=1.5), "`seed` must be an int"),
+        ("vapo", lambda m: m.ood_score(_images(m), num_steps=0), "`num_steps` must be >= 1"),
+        ("vapo", lambda m: m.ood_score(None), "`images` is None"),
+        ("ggcn", lambda m: m.generate(None), "`latents` must be a float array"),
+        ("ggcn", lambda m: m.generate("abc"), "`latents` must be a float array"),
+        ("ggcn", lambda m: m.generate(np.zeros((2, 3))), "latent codes have shape"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 12 else None,
+)
+def test_other_public_methods(family, call, fragment):
+    with pytest.raises(EbmZooError) as err:
+        call(model_of(family))
+    assert fragment in str(err.value), str(err.value)

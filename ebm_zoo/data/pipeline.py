@@ -46,6 +46,7 @@ def describe(name: str, data_dir: str | None = None) -> dict:
     stream of fresh crops); for TFDS only when prepared), options (accepted `**options` with
     defaults), and for crop sets source_images (the skimage.data images cropped from).
     """
+    _check_name(name)
     if name.startswith(folder.PREFIX):
         paths = folder.list_images(os.path.expanduser(name[len(folder.PREFIX) :]))
         counts = {s: len(sources.split_indices(len(paths), s, name)) for s in sources.SPLITS}
@@ -228,6 +229,8 @@ def _check_args(image_size, batch_size, channels, limit, skip_batches, seed) -> 
         raise EbmZooError(f"`skip_batches` must be an int >= 0, got {skip_batches!r}.")
     if not is_int(seed):
         raise EbmZooError(f"`seed` must be an int, got {seed!r}.")
+    if not -(2**31) <= seed < 2**31:
+        raise EbmZooError(f"`seed` of a dataset must fit in int32 ([-2**31, 2**31)), got {seed}.")
 
 
 def _check_options(name: str, options: dict, accepted: dict) -> None:
@@ -251,9 +254,13 @@ def _unknown_name(name: str) -> EbmZooError:
     )
 
 
-def _make_source(name, image_size, split, data_dir, shuffle, seed, limit, options):
+def _check_name(name) -> None:
     if not isinstance(name, str) or not name:
         raise EbmZooError(f"`name` must be a non-empty dataset name string, got {name!r}.")
+
+
+def _make_source(name, image_size, split, data_dir, shuffle, seed, limit, options):
+    _check_name(name)
     if name.startswith(folder.PREFIX):
         _check_options(name, options, folder.OPTIONS)
         return folder.make_source(name, split, image_size, options.get("validate", True), limit)

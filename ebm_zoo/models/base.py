@@ -42,6 +42,7 @@ from ebm_zoo.utils.checks import (
     check_mask,
     check_num_steps,
     check_sample_memory,
+    check_sampler_overrides,
     check_seed,
     seed_pair,
     stream_seed,
@@ -126,6 +127,11 @@ class EnergyModel(keras.Model):
         return check_num_steps(num_steps, name)
 
     @staticmethod
+    def check_seed_arg(seed, name: str = "seed") -> int | None:
+        """A public seed: None or an int in [0, 2**62)."""
+        return check_seed(seed, name)
+
+    @staticmethod
     def seed_tensor(seed, stream: int = 0) -> tf.Tensor:
         """The stateless [2] seed of a public int seed (checked: ints in [0, 2**62)) and a stream."""
         return stream_seed(seed, stream)
@@ -188,14 +194,11 @@ class EnergyModel(keras.Model):
         num_steps = tf.cast(num_steps, tf.int32)
         return tf.where(num_steps < 0, tf.constant(int(self.default_num_steps), tf.int32), num_steps)
 
-    def check_overrides(self, overrides: dict) -> None:
-        """Refuses unknown sampler settings (EbmZooError); families validate the values too."""
-        unknown = sorted(set(overrides) - set(self.sample_overrides))
-        if unknown:
-            valid = ", ".join(("num_steps", *self.sample_overrides))
-            raise EbmZooError(
-                f"Unknown sampler setting(s) {unknown} for {type(self).__name__}; valid: {valid}."
-            )
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        """Refuses unknown sampler settings and bad values of known ones (EbmZooError), eagerly,
+        before anything is traced; families extend it with their own rules."""
+        allowed = ("num_steps", *self.sample_overrides)
+        check_sampler_overrides(overrides, allowed, where=f"{type(self).__name__}.{where}")
 
     def sampler_settings(self) -> dict:
         """The sampler hyper-parameters `sample` uses by default (for evaluation reports)."""

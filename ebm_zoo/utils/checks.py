@@ -311,8 +311,12 @@ def check_sample_memory(
 
     The estimate is `n · H·W·C · 4 bytes · copies`: a sampler keeps a few copies of the batch
     (state, gradient, noise, proposals) plus the network's activations, which are a multiple of
-    the image size per image (`copies`, a class attribute `sample_memory_copies` of each family).
-    It is a lower bound, so a refused n would certainly fail; draw such sets in chunks.
+    the image size per image (`copies`, the class attribute `sample_memory_copies` of a family,
+    64 by default). It is a rough working-set estimate, not a guarantee either way: it refuses
+    the n that cannot possibly fit (2**40, 10**8) in microseconds instead of an out-of-memory
+    error after minutes, and n above 2**31 - 1 (a compiled sampler's int32 batch size) always.
+    Draw larger sets in chunks with distinct seeds (chunking changes which noise each image
+    gets, so it is the caller's choice, not done silently).
     """
     per_image = int(np.prod(image_shape)) * 4 * int(copies)
     need = int(n) * per_image
@@ -425,3 +429,67 @@ def check_output_dir(path, name: str = "out", *, must_be_new: bool = False, over
             f"`{name}` {str(path)!r} cannot be written: {anc} is not writable; pick another path."
         )
     return p
+
+
+# ------------------------------------------------------------------------------------------------
+# Sampler settings passed as **overrides to sample().
+
+_OVERRIDE_CHECKS = {
+    "num_steps": lambda v, k: check_num_steps(v, k),
+    "size": lambda v, k: check_count(v, k),
+    "step_size": lambda v, k: check_number(v, k, minimum=0.0, open_minimum=True),
+    "noise_scale": lambda v, k: check_number(v, k, minimum=0.0),
+    "implicit_iters": lambda v, k: check_count(v, k),
+    "max_solver_steps": lambda v, k: check_count(v, k),
+    "rtol": lambda v, k: check_tolerance(v, k),
+    "atol": lambda v, k: check_tolerance(v, k),
+}
+
+
+def check_sampler_overrides(overrides: dict, allowed, *, where: str = "sample()") -> dict:
+    """Checks `**overrides` of a sampler eagerly (before anything is traced).
+
+    Args:
+      overrides: the keyword arguments given.
+      allowed: the setting names the family accepts, or None (the family validates them).
+      where: the method, for the message.
+
+    Known names are value-checked (num_steps int >= 0, size int >= 1, step_size > 0,
+    noise_scale >= 0, implicit_iters / max_solver_steps int >= 1, rtol / atol in (0, 1),
+    trace bool, sampler / solver str). Returns `overrides` unchanged.
+    """
+    if allowed is not None:
+        unknown = sorted(set(overrides) - set(allowed))
+        if unknown:
+            import difflib
+
+            close = [m for k in unknown for m in difflib.get_close_matches(k, list(allowed), n=1)]
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise EbmZooError(
+                f"Unknown sampler setting(s) {', '.join(unknown)} for {where};{hint} valid: "
+                f"{', '.join(allowed) or 'none'}."
+            )
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in _OVERRIDE_CHECKS:
+            _OVERRIDE_CHECKS[key](value, key)
+        elif key == "trace" and not isinstance(value, (bool, np.bool_)):
+            raise EbmZooError(f"`trace` must be True or False, got {value!r}.")
+        elif key in ("sampler", "solver") and not isinstance(value, str):
+            raise EbmZooError(f"`{key}` must be a string, got {value!r} ({type(value).__name__}).")
+    return overrides
+
+
+def as_float_tensor(value, name: str):
+    """`value` as a float32 tensor; None, strings and ragged lists raise EbmZooError."""
+    import tensorflow as tf
+
+    if value is None or isinstance(value, (str, bytes)):
+        raise EbmZooError(f"`{name}` must be a float array, got {value!r}.")
+    try:
+        return tf.convert_to_tensor(value, tf.float32)
+    except (ValueError, TypeError) as e:
+        raise EbmZooError(
+            f"`{name}` is not a rectangular float array ({' '.join(str(e).split())[:120]})."
+        ) from None

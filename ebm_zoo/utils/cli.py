@@ -89,6 +89,9 @@ def quiet_python_logs() -> None:
         pass
 
 
+_HELP_FLAGS = ("--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
 def fail(message: str, code: int = 1) -> None:
     """Prints one `error: ...` line to stderr and exits with `code`."""
     text = " ".join(str(message).split())
@@ -106,6 +109,10 @@ def _flags_parser(extra=None):
             return flags.FLAGS(argv)
         except flags.Error as e:
             fail(f"{e} (see --help)", code=2)
+        except SystemExit as e:  # absl exits 1 after printing --help; asking for help is no error
+            if e.code == 1 and any(a.split("=")[0] in _HELP_FLAGS for a in argv[1:]):
+                sys.exit(0)
+            raise
         except Exception as e:  # an EbmZooError or app.UsageError from `extra`
             fail(str(e), code=2)
 
@@ -133,10 +140,13 @@ def run(main, *, flags_parser=None, debug_flag: str | None = "verbose", check=No
     from absl import app, flags
 
     FLAGS = flags.FLAGS
+    tool = sys.argv[0]  # absl's --help lists the flags of this module
     if "debug" not in FLAGS:
-        flags.DEFINE_bool("debug", False, "Show TensorFlow logs and Python tracebacks.")
+        flags.DEFINE_bool("debug", False, "Show TensorFlow logs and Python tracebacks.", module_name=tool)
     if debug_flag and debug_flag not in FLAGS:
-        flags.DEFINE_bool(debug_flag, False, "Show TensorFlow logs and Python tracebacks (= --debug).")
+        flags.DEFINE_bool(
+            debug_flag, False, "Show TensorFlow logs and Python tracebacks (= --debug).", module_name=tool
+        )
 
     def debug_on() -> bool:
         for name in ("debug", debug_flag):

@@ -23,7 +23,7 @@ from ebm_zoo.models.wgcn.wgcn_model import FlowTraceMetrics, check_flow_args
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.sampling.langevin import LangevinResult, langevin, wgcn_flow
-from ebm_zoo.utils.checks import EbmZooError, check_positive
+from ebm_zoo.utils.checks import EbmZooError, as_float_tensor, check_positive
 
 FLOW_OVERRIDES = ("step_size", "noise_scale", "implicit_iters", "solver")
 
@@ -160,7 +160,7 @@ class GGCN(EnergyModel):
 
     def generate(self, latents) -> tf.Tensor:
         """G_α(h) → images [N, H, W, C] in [0, 1], no refinement. latents: [N, *latent_shape]."""
-        h = tf.convert_to_tensor(latents, tf.float32)
+        h = as_float_tensor(latents, "latents")
         if h.shape.rank is None or list(h.shape[1:]) != self.latent_shape:
             raise EbmZooError(
                 f"`latents` has shape {tuple(h.shape)} but this GGCN's latent codes have shape "
@@ -175,8 +175,8 @@ class GGCN(EnergyModel):
     def default_num_steps(self) -> int:
         return self.num_steps
 
-    def check_overrides(self, overrides: dict) -> None:
-        super().check_overrides(overrides)
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        super().check_overrides(overrides, where)
         if overrides:
             s = self._flow_settings(overrides)
             check_flow_args(0, s["step_size"], s["implicit_iters"], s["noise_scale"], s["solver"])

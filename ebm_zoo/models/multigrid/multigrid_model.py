@@ -45,7 +45,6 @@ from ebm_zoo.sampling import ReplayBuffer, langevin
 from ebm_zoo.utils.checks import (
     EbmZooError,
     check_choice,
-    check_count,
     check_num_steps,
     check_positive,
     check_seed,
@@ -371,8 +370,8 @@ class MultiGrid(EnergyModel):
             mask=mask,
         )
 
-    def check_overrides(self, overrides: dict) -> None:
-        super().check_overrides(overrides)
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        super().check_overrides(overrides, where)
         if "sampler" in overrides:
             check_choice(overrides["sampler"], "sampler", SAMPLERS)
         if "step_size" in overrides:
@@ -508,7 +507,7 @@ class MultiGrid(EnergyModel):
 
         The last entry equals `sample(n, seed, num_steps, **overrides)`.
         """
-        n, seed = check_count(n, "n"), check_seed(seed)
+        n, seed = self.check_count_n(n), check_seed(seed)
         steps = -1 if check_num_steps(num_steps) is None else num_steps
         self.check_overrides(overrides)
         max_steps = max(self.max_num_steps, steps)

@@ -492,7 +492,8 @@ class VAPO(EnergyModel):
             "max_steps": int(overrides.get("max_solver_steps", self.max_solver_steps)),
         }
 
-    def check_overrides(self, overrides: dict) -> None:
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        super().check_overrides(overrides, where)
         if overrides:
             self._solver_settings(overrides)
 
@@ -557,6 +558,7 @@ class VAPO(EnergyModel):
         Returns [n, num_points, H, W, C] in [0, 1]: row i goes from the sample of prior draw
         z0_i to that of z1_i along slerp(z0_i, z1_i, α), α = 0 … 1.
         """
+        n, num_points = self.check_count_n(n), check_count(num_points, "num_points", minimum=2)
         if int(n) < 1 or int(num_points) < 2:
             raise EbmZooError(
                 f"interpolate needs n >= 1 and num_points >= 2, got n={n}, num_points={num_points}."
@@ -625,6 +627,7 @@ class VAPO(EnergyModel):
           backwards (AUROC 0.0), hence the minus sign (docs/vapo.md).
         """
         check_choice(method, "method", ("nll", "potential"))
+        seed, num_steps = self.check_seed_arg(seed), check_count(num_steps, "num_steps")
         x = self.to_internal(self.check(images01))
         if method == "potential":
             return -self._potential(self.ema_net, x, tf.fill([tf.shape(x)[0]], self.t_end))
