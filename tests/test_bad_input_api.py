@@ -157,7 +157,7 @@ def test_inpaint_empty_batch(family):
         (dict(num_steps=2.5), "`num_steps` must be an int"),
         (dict(max_solver_steps=-3), "`max_solver_steps` must be >= 1"),
         (dict(solver="bogus"), "Unknown solver"),
-        (dict(bogus=1), "Unknown VAPO sampler option"),
+        (dict(bogus=1), "Unknown sampler setting(s) bogus"),
     ],
     ids=lambda v: str(v),
 )
@@ -422,7 +422,7 @@ def test_mcmc_sampler_overrides(family, overrides, fragment):
     "family, call, fragment",
     [
         ("descriptor", lambda m: m.sample(2, size=0), "`size` must be >= 1"),
-        ("descriptor", lambda m: m.sample(2, trace=1), "`trace` must be True or False"),
+        ("descriptor", lambda m: m.sample(2, trace=1), "Unknown sampler setting(s) trace"),
         ("multigrid", lambda m: m.sample(2, step_size=0), "`step_size` must be > 0"),
         ("multigrid", lambda m: m.sample(2, sampler=3), "`sampler` must be a string"),
         ("multigrid", lambda m: m.sample_all_grids(2.5), "`n` must be an int, got 2.5"),

@@ -509,7 +509,7 @@ class MultiGrid(EnergyModel):
         """
         n, seed = self.check_count_n(n), check_seed(seed)
         steps = -1 if check_num_steps(num_steps) is None else num_steps
-        self.check_overrides(overrides)
+        self.check_overrides(overrides, "sample_all_grids()")
         max_steps = max(self.max_num_steps, steps)
         key = ("all_grids", max_steps, tuple(sorted(overrides.items())))
         fn = self._compiled_sample.get(key)
