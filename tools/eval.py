@@ -11,6 +11,12 @@ standard FID / KID need a local Inception-v3 pool3 model (--inception_path or $E
 IS an Inception-v3 classifier (--inception_classifier_path or $EBM_ZOO_INCEPTION_CLASSIFIER).
 Writes <out>/report.json (every figure and the settings behind it) and <out>/samples.png
 (samples above real images).
+
+    python tools/eval.py --preset=ggcn_mnist --protocol=mnist
+
+runs the fixed MNIST protocol instead (ebm_zoo/metrics/mnist_protocol.py, docs/benchmarks.md):
+5,000 samples (--num_samples only if given) vs the 10,000 MNIST test images, seed 0; writes
+<out>/report.json and an 8x8 <out>/samples.png.
 """
 
 from __future__ import annotations
@@ -41,13 +47,43 @@ flags.DEFINE_integer("seed", 0, "Seed of the samples and of every random choice 
 flags.DEFINE_string("inception_path", None, "Local Inception-v3 pool3 model for FID / KID.")
 flags.DEFINE_string("inception_classifier_path", None, "Local Inception-v3 classifier for IS.")
 flags.DEFINE_string("out", None, "Output directory (default: reports/<name>).")
+flags.DEFINE_enum("protocol", None, ["mnist"], "Run a fixed protocol (mnist: docs/benchmarks.md).")
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
 )
 
 
+def _mnist_protocol():
+    import ebm_zoo
+    from ebm_zoo.metrics import mnist_protocol
+
+    if not FLAGS.preset:
+        raise mnist_protocol.EbmZooError(
+            "--protocol=mnist evaluates a preset: pass --preset=NAME (or a preset dir)."
+        )
+    model = ebm_zoo.load(FLAGS.preset)
+    given = {
+        k: FLAGS[f].value
+        for k, f in (("num_samples", "num_samples"), ("sample_batch", "batch_size"))
+        if FLAGS[f].present
+    }
+    name = os.path.basename(os.path.normpath(FLAGS.preset))
+    out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
+    return mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
+
+
 def main(argv):
     del argv
+    if FLAGS.protocol == "mnist":
+        from ebm_zoo.utils.checks import EbmZooError
+
+        try:
+            report = _mnist_protocol()
+        except EbmZooError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
+        print(json.dumps(report, indent=2))
+        return
     from ebm_zoo.presets import evaluate
     from ebm_zoo.utils.checks import EbmZooError
 
