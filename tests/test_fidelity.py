@@ -116,6 +116,9 @@ def test_save_grid_writes_atomically_an_8x8_grid(tmp_path):
     out = ebm_zoo.utils.images.save_grid(images, str(path), min_side=1)
     assert out == str(path)
     assert os.listdir(path.parent) == ["grid.png"]  # no temporary file left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600
     grid = np.asarray(Image.open(path))
     assert grid.shape == (8 * 29 - 1, 8 * 29 - 1)
     assert grid[29:57, 29:57].min() == 255 and grid[:28, :28].max() == 0

@@ -124,6 +124,10 @@ def test_protocol_on_a_tiny_slice(tmp_path):
     assert bad["effective_classes"] < 1.2
     assert bad["fd_mnist"] > 5 * report["fd_mnist"]
     assert bad["recall"] < 0.2
+    # Per-pixel Gaussian noise: low precision (in raw features it scored 1.0, see the module doc).
+    noise = P.evaluate_mnist(P.reference_images("gaussian", 300), num_reference=1000)
+    assert noise["precision"] < 0.5 and noise["recall"] < 0.1
+    assert noise["fd_mnist"] > 20 * report["fd_mnist"]
     with pytest.raises(EbmZooError, match="seed"):
         P.evaluate_mnist(ones, seed=None)
 

@@ -6,11 +6,12 @@ save_grid(model.sample(64, seed=0), "samples.png")   # 8x8 grid, written atomica
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from ebm_zoo.utils.atomic import atomic_write_bytes
 
 
 def make_grid(images, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -39,21 +40,11 @@ def save_png(image, path: str, upscale: int = 1) -> str:
     img = Image.fromarray(arr)
     if upscale > 1:
         img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Atomic: write a temporary file in the same directory, then rename it over `path`, so a
-    # reader never sees a half-written PNG (e.g. a viewer refreshing while training writes grids).
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    # Atomic (temporary file in the same directory + os.replace), so a reader never sees a
+    # half-written PNG (e.g. a viewer refreshing while training writes grids).
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def save_grid(images, path: str, ncol: int | None = None, min_side: int = 256) -> str:

@@ -59,6 +59,7 @@ def _cpu_name() -> str:
 def main(argv):
     del argv
     from ebm_zoo.metrics import mnist_classifier, mnist_protocol
+    from ebm_zoo.utils.atomic import atomic_write_text
     from ebm_zoo.utils.checks import EbmZooError
 
     rows = {}
@@ -80,8 +81,7 @@ def main(argv):
         "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(), "loadavg_at_end": load},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    mnist_protocol.atomic_write_text(FLAGS.out, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(FLAGS.out, json.dumps(doc, indent=2) + "\n")
     print(f"Wrote {FLAGS.out}")
 
 
