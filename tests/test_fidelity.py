@@ -144,3 +144,18 @@ def test_save_grid_failure_keeps_the_old_file(tmp_path, monkeypatch):
         image_utils.save_grid(np.zeros((4, 8, 8, 1), np.float32), str(path))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["grid.png"]
+
+
+def test_save_grid_reachable_after_import_ebm_zoo_without_tensorflow(tmp_path):
+    """The new user's path `import ebm_zoo; ebm_zoo.utils.images.save_grid(...)`, in a fresh process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, ebm_zoo; "
+        f"ebm_zoo.utils.images.save_grid(np.zeros((64, 28, 28, 1), np.float32), {str(tmp_path / 'g.png')!r}); "
+        "assert 'tensorflow' not in sys.modules, 'save_grid imported TensorFlow'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "g.png").is_file()

@@ -165,3 +165,31 @@ def test_eval_tool_protocol_matches_python_api(tmp_path):
 
     missing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 1 and "--preset" in missing.stderr
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_training_script_is_deterministic(tmp_path):
+    """Two runs of the training script (1 epoch, 512 images) write byte-identical weights.
+
+    Subprocesses: the trainer turns on TF op determinism, which is process-wide.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "tools" / "train_mnist_classifier.py"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    infos = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        args = ["--epochs=1", "--num_train=512", "--batch_size=64", f"--out_dir={out}"]
+        done = subprocess.run(
+            [sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        infos.append(json.loads((out / M.INFO_PATH.name).read_text()))
+        assert infos[-1]["weights_sha256"] == M.file_sha256(out / M.WEIGHTS_PATH.name)
+    assert infos[0]["weights_sha256"] == infos[1]["weights_sha256"]
+    assert infos[0]["num_train"] == 512
+    assert infos[0]["test_accuracy"] > 0.2  # above chance (0.1) after 8 steps
