@@ -165,6 +165,10 @@ def test_eval_tool_protocol_matches_python_api(tmp_path):
 
     missing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 1 and "--preset" in missing.stderr
+    record = subprocess.run(
+        [*cmd, "--preset=short_run_digits", "--record"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert record.returncode == 1 and "--record" in record.stderr
 
 
 @needs_mnist

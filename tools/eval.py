@@ -56,19 +56,22 @@ flags.DEFINE_bool(
 def _mnist_protocol():
     import ebm_zoo
     from ebm_zoo.metrics import mnist_protocol
+    from ebm_zoo.utils.checks import EbmZooError
 
-    if not FLAGS.preset:
-        raise mnist_protocol.EbmZooError(
-            "--protocol=mnist evaluates a preset: pass --preset=NAME (or a preset dir)."
+    handle = FLAGS.preset or FLAGS.workdir
+    if not handle or FLAGS.savedmodel or FLAGS.record or FLAGS.dataset:
+        raise EbmZooError(
+            "--protocol=mnist evaluates a model loadable by ebm_zoo.load against MNIST test: pass "
+            "--preset=NAME (or --workdir=RUN), and no --savedmodel / --dataset / --record."
         )
-    model = ebm_zoo.load(FLAGS.preset)
     given = {
         k: FLAGS[f].value
         for k, f in (("num_samples", "num_samples"), ("sample_batch", "batch_size"))
         if FLAGS[f].present
     }
-    name = os.path.basename(os.path.normpath(FLAGS.preset))
+    name = os.path.basename(os.path.normpath(handle))
     out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
+    model = ebm_zoo.load(handle)
     return mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
 
 
