@@ -8,6 +8,7 @@ preset is actually used.
     ebm_zoo.describe_models()              # prints one line per preset, with its weights status
     model = ebm_zoo.load("descriptor_brick")
     images = model.sample(16, seed=0)      # float32 [16, H, W, C] in [0, 1]
+    ebm_zoo.utils.images.save_grid(images, "samples.png")
 """
 
 __version__ = "0.1.0"
@@ -35,3 +36,12 @@ def load(handle: str, *args, **kwargs):
     from ebm_zoo.presets import load as _load
 
     return _load(handle, *args, **kwargs)
+
+
+def __getattr__(name: str):
+    """Lazy subpackages: `ebm_zoo.utils.images.save_grid(...)` works right after `import ebm_zoo`."""
+    if name == "utils":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

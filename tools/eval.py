@@ -11,6 +11,12 @@ standard FID / KID need a local Inception-v3 pool3 model (--inception_path or $E
 IS an Inception-v3 classifier (--inception_classifier_path or $EBM_ZOO_INCEPTION_CLASSIFIER).
 Writes <out>/report.json (every figure and the settings behind it) and <out>/samples.png
 (samples above real images).
+
+    python tools/eval.py --preset=ggcn_mnist --protocol=mnist
+
+runs the fixed MNIST protocol instead (ebm_zoo/metrics/mnist_protocol.py, docs/benchmarks.md):
+5,000 samples (--num_samples only if given) vs the 10,000 MNIST test images, seed 0; writes
+<out>/report.json and an 8x8 <out>/samples.png.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the samples and of every random choice 
 flags.DEFINE_string("inception_path", None, "Local Inception-v3 pool3 model for FID / KID.")
 flags.DEFINE_string("inception_classifier_path", None, "Local Inception-v3 classifier for IS.")
 flags.DEFINE_string("out", None, "Output directory (default: reports/<name>).")
+flags.DEFINE_enum("protocol", None, ["mnist"], "Run a fixed protocol (mnist: docs/benchmarks.md).")
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
 )
@@ -61,10 +68,34 @@ def check_flags():
     checks.check_seed(FLAGS.seed, "--seed")
     if FLAGS.out:
         checks.check_output_dir(FLAGS.out, "--out")
+    if FLAGS.protocol == "mnist" and (FLAGS.savedmodel or FLAGS.record or FLAGS.dataset):
+        raise EbmZooError(
+            "--protocol=mnist evaluates a model loadable by ebm_zoo.load against MNIST test: pass "
+            "--preset=NAME (or --workdir=RUN), and no --savedmodel / --dataset / --record."
+        )
+
+
+def _mnist_protocol():
+    import ebm_zoo
+    from ebm_zoo.metrics import mnist_protocol
+
+    handle = FLAGS.preset or FLAGS.workdir
+    given = {
+        k: FLAGS[f].value
+        for k, f in (("num_samples", "num_samples"), ("sample_batch", "batch_size"))
+        if FLAGS[f].present
+    }
+    name = os.path.basename(os.path.normpath(handle))
+    out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
+    model = ebm_zoo.load(handle)
+    return mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
 
 
 def main(argv):
     del argv
+    if FLAGS.protocol == "mnist":
+        print(json.dumps(_mnist_protocol(), indent=2))
+        return
     from ebm_zoo.evaluation import harness as evaluate
     from ebm_zoo.utils import checks
 

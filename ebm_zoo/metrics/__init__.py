@@ -7,7 +7,10 @@ Distances (numpy, no network):
 Extractors (TensorFlow):
   extract_features / class_probabilities: the small classifier shipped with the package;
   inception_activations: Inception-v3 from a local file ($EBM_ZOO_INCEPTION), never downloaded.
+  mnist_features / mnist_probabilities: the dedicated MNIST classifier (sha256-pinned).
+Fidelity (numpy): classifier_score, effective_num_classes, precision_recall (k-NN manifolds).
 One call for model reports: evaluate_samples(samples, reference, metrics=(...), seed=0).
+The fixed MNIST protocol (docs/benchmarks.md): evaluate_mnist(images or sample_fn) -> dict.
 """
 
 from ebm_zoo.metrics.distances import (
@@ -28,7 +31,15 @@ from ebm_zoo.metrics.features import (
     extractor_info,
     load_feature_extractor,
 )
+from ebm_zoo.metrics.fidelity import (
+    PrecisionRecall,
+    classifier_score,
+    effective_num_classes,
+    precision_recall,
+)
 from ebm_zoo.metrics.inception import inception_activations, load_inception
+from ebm_zoo.metrics.mnist_classifier import mnist_features, mnist_probabilities
+from ebm_zoo.metrics.mnist_protocol import evaluate_mnist
 from ebm_zoo.metrics.swd import SWDResult, laplacian_pyramid, sliced_wasserstein_distance
 from ebm_zoo.metrics.texture import GramResult, gram_distance, gram_statistics
 
@@ -38,9 +49,13 @@ __all__ = [
     "METRICS",
     "GramResult",
     "MeanStd",
+    "PrecisionRecall",
     "SWDResult",
     "activation_statistics",
     "class_probabilities",
+    "classifier_score",
+    "effective_num_classes",
+    "evaluate_mnist",
     "evaluate_samples",
     "extract_features",
     "extractor_info",
@@ -56,5 +71,8 @@ __all__ = [
     "load_feature_extractor",
     "load_inception",
     "median_heuristic",
+    "mnist_features",
+    "mnist_probabilities",
+    "precision_recall",
     "sliced_wasserstein_distance",
 ]

@@ -179,3 +179,14 @@ def publish_dir(tmp: str | os.PathLike, dest: str | os.PathLike, *, overwrite: b
         os.rename(tmp, dest)
     _fsync_dir(dest.parent)
     return dest
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
+    """`write_bytes` that also creates the parent directory; returns the path as a str."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return str(write_bytes(path, data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> str:
+    """`atomic_write_bytes` of UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))

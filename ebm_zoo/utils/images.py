@@ -1,9 +1,12 @@
-"""Image grids as PNG (numpy + Pillow only)."""
+"""Image grids as PNG (numpy + Pillow only).
+
+from ebm_zoo.utils.images import save_grid
+save_grid(model.sample(64, seed=0), "samples.png")   # 8x8 grid, written atomically
+"""
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -43,7 +46,23 @@ def save_png(image, path: str, upscale: int = 1) -> str:
 
 
 def save_grid(images, path: str, ncol: int | None = None, min_side: int = 256) -> str:
-    """Writes a grid PNG of images in [0, 1], upscaled (nearest) so the grid is >= min_side px."""
-    grid = make_grid(images, ncol)
+    """Writes a grid PNG of images, upscaled (nearest) so the grid is >= min_side px; returns path.
+
+    Args:
+      images: float [N, H, W, C] in [0, 1] (numpy or a tf.Tensor, e.g. `model.sample(64, seed=0)`),
+        C = 1 (gray) or 3 (RGB).
+      path: the PNG file; written atomically (temporary file in the same directory + os.replace).
+      ncol: images per row (default ceil(sqrt(N)): 64 images give an 8x8 grid).
+      min_side: minimum side of the written PNG in pixels.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 4 or x.shape[0] < 1 or x.shape[-1] not in (1, 3):
+        from ebm_zoo.utils.checks import EbmZooError  # imports TensorFlow: only on the error path
+
+        raise EbmZooError(
+            f"save_grid: `images` must be a non-empty [N, H, W, C] batch with C = 1 or 3, got shape "
+            f"{x.shape}; add a batch axis with images[None] for a single image."
+        )
+    grid = make_grid(x, ncol)
     upscale = max(1, int(math.ceil(min_side / max(grid.shape[0], grid.shape[1]))))
     return save_png(grid, path, upscale)
