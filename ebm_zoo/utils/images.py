@@ -6,6 +6,7 @@ save_grid(model.sample(64, seed=0), "samples.png")   # 8x8 grid, written atomica
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -39,10 +40,11 @@ def save_png(image, path: str, upscale: int = 1) -> str:
     img = Image.fromarray(arr)
     if upscale > 1:
         img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic.file(path) as tmp:  # a reader never sees half a PNG
-        img.save(tmp, format="PNG")
-    return path
+    # Atomic (temporary file in the same directory + os.replace), so a reader never sees a
+    # half-written PNG (e.g. a viewer refreshing while training writes grids).
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return atomic.atomic_write_bytes(path, buffer.getvalue())
 
 
 def save_grid(images, path: str, ncol: int | None = None, min_side: int = 256) -> str:
