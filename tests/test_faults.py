@@ -180,3 +180,37 @@ def test_step_count_off_the_log_grid_runs_logs_and_checkpoints_at_its_end(tmp_pa
     straight5.fit()
     for a, b in zip(resumed.model.get_weights(), straight5.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_resumes_on_the_same_trajectory(tmp_path):
+    """kill -9 right after the step-4 checkpoint (paused in its sample-grid write): the re-run
+    cleans up, resumes at step 4 and ends where an uninterrupted run ends."""
+    straight = _train(f"--workdir={tmp_path / 'straight'}", "--train_steps=6", *TINY, cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    wd = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _cmd(f"--workdir={wd}", "--train_steps=6", *TINY),
+        cwd=tmp_path,
+        env=_env(**{atomic.PAUSE_ENV: "step_000004.png"}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 600
+    while not (wd / "samples").is_dir() or not any(p.endswith(".paused") for p in os.listdir(wd / "samples")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "the run never reached step 4"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (wd / "model.weights.h5").exists()
+    assert any(c.startswith("ckpt-4.") for c in os.listdir(wd / "checkpoints"))
+    with pytest.raises(EbmZooError, match="has not finished|model config"):
+        ebm_zoo.load(str(wd))
+    resumed = _train(f"--workdir={wd}", "--train_steps=6", *TINY, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((wd / "metrics.json").read_text())["step"] == 6
+    assert _temps(wd / "samples") == [] and _temps(wd) == []
+    a, b = ebm_zoo.load(str(tmp_path / "straight")), ebm_zoo.load(str(wd))
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

@@ -145,6 +145,11 @@ def load(handle: str | os.PathLike, weights: bool = True):
             return files.load_preset_dir(local, weights)
         if files.is_workdir(local):
             return files.load_workdir(local, weights)
+        if (local / "checkpoints").is_dir() or (local / "train.lock").is_file():
+            raise EbmZooError(
+                f"The training run in {local} has not finished (no model_config.json / model.weights.h5 yet). "
+                f"Finish it with python tools/train.py --workdir={local} (it resumes from its last checkpoint)."
+            )
         raise EbmZooError(
             f"{local} is a directory but neither a preset (needs {files.CONFIG_FILE}, {files.WEIGHTS_FILE}, "
             f"{files.METADATA_FILE}) nor a finished training workdir (needs model_config.json); make one with "
