@@ -145,7 +145,8 @@ def check_count(value, name: str = "n", *, minimum: int = 1, maximum: int | None
         raise EbmZooError(f"`{name}` must be an int, got {value!r} ({type(value).__name__});{hint}.")
     value = int(value)
     if value < minimum:
-        raise EbmZooError(f"`{name}` must be >= {minimum}, got {value}.")
+        what = " (a positive whole number)" if minimum == 1 else ""
+        raise EbmZooError(f"`{name}` must be >= {minimum}, got {value}{what}.")
     if maximum is not None and value > maximum:
         raise EbmZooError(f"`{name}` must be <= {maximum}, got {value}; use a smaller value.")
     return value
