@@ -2,11 +2,12 @@
 
 `vapo_cpu`'s recipe (the official loss and weights, t ~ U(1e-5, 1), Adam 1e-4 with linear warm-up,
 the Adam-moment "std" gradient clip c = 3, EMA sampling weights 0.999, dopri5 rtol = atol = 1e-3)
-with a small U-Net at 28×28: 32 base channels, multipliers (1, 2, 2) → 28, 14, 7, one residual
-block per level, attention at 7×7, no dropout; batch 64. Training needs no MCMC (one U-Net
-forward/backward per step); sampling (the ODE) is the cost at evaluation. Expected wall-clock on
-2 quiet cores: 6,000 steps (6.4 epochs) at ≈ 0.5–0.8 s/step → 50–80 min (pilot figures in the
-issue-11 report).
+with a small U-Net at 28×28: 16 base channels, multipliers (1, 2, 2) → 28, 14, 7, one residual
+block per level, attention at 7×7, no dropout; batch 64. Training needs no MCMC, but the loss
+differentiates the velocity ∇Φ (double back-propagation through the U-Net): the pilot with 32 base
+channels took ≈ 6 s/step on the loaded machine (load 9) and 140 s to trace, hence 16 channels
+(≈ 4× fewer FLOPs). Sampling (the ODE) is the cost at evaluation. Expected wall-clock on 2 quiet
+cores: 4,000 steps (4.3 epochs) at ≈ 1 s/step → ≈ 70 min (pilot figures in the issue-11 report).
 """
 
 import ml_collections
@@ -21,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
             image_size=28,
             channels=1,
             seed=0,
-            base_channels=32,
+            base_channels=16,
             channel_mults=[1, 2, 2],
             num_res_blocks=1,
             attn_resolutions=[7],
@@ -55,6 +56,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=6000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
+        dict(steps=4000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
     )
     return c
