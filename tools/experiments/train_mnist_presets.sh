@@ -21,6 +21,8 @@
 #                   4-core machine, not on 2 cores).
 #   --no-export     stop after the evaluation.
 #   --overwrite     pass --overwrite to tools/export.py (replace an existing preset).
+#   --train_args="..." / --eval_args="..."  extra flags for tools/train.py / both tools/eval.py
+#                   calls, e.g. a smoke test: --train_args=--train_steps=20 --eval_args=--num_samples=200
 #   presets...      default: all eight MNIST presets.
 set -u -o pipefail
 
@@ -30,6 +32,8 @@ PY="${PYTHON:-python3}"
 PARALLEL=1
 EXPORT=1
 OVERWRITE=()
+TRAIN_ARGS=()
+EVAL_ARGS=()
 PRESETS=()
 ALL=(descriptor_mnist multigrid_mnist wgcn_mnist ggcn_mnist vapo_mnist short_run_mnist
      multigrid_cd_mnist multigrid_pcd_mnist)
@@ -41,7 +45,9 @@ for arg in "$@"; do
     --parallel=*) PARALLEL="${arg#*=}" ;;
     --no-export) EXPORT=0 ;;
     --overwrite) OVERWRITE=(--overwrite) ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --train_args=*) read -r -a TRAIN_ARGS <<< "${arg#*=}" ;;
+    --eval_args=*) read -r -a EVAL_ARGS <<< "${arg#*=}" ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --*) echo "Unknown option $arg; see --help." >&2; exit 2 ;;
     *) PRESETS+=("$arg") ;;
   esac
@@ -55,10 +61,11 @@ for p in "${PRESETS[@]}"; do
     echo "No config configs/$p.py for preset '$p'; choose from: ${ALL[*]}." >&2; exit 2
   fi
 done
-RUNS="$(mkdir -p "$RUNS" && cd "$RUNS" && pwd)" || { echo "Cannot create --runs=$RUNS." >&2; exit 2; }
+RUNS="$(realpath -m "$RUNS")"
 case "$RUNS/" in
   "$REPO"/*) echo "--runs=$RUNS is inside the repository $REPO; choose a directory outside it." >&2; exit 2 ;;
 esac
+mkdir -p "$RUNS" || { echo "Cannot create --runs=$RUNS." >&2; exit 2; }
 mkdir -p "$RUNS/logs" "$RUNS/reports"
 
 say() { echo "[$(date -u +%FT%TZ)] $* (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$RUNS/logs/launcher.log"; }
@@ -81,9 +88,9 @@ stage() {
 
 one_preset() {
   local p="$1" w="$RUNS/$1"
-  stage train "$p" "$PY" tools/train.py --model="$p" --workdir="$w" || return 1
-  stage eval "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist --out="$RUNS/reports/$p" || return 1
-  stage ood "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist_ood --out="$RUNS/reports/$p" || return 1
+  stage train "$p" "$PY" tools/train.py --model="$p" --workdir="$w" "${TRAIN_ARGS[@]}" || return 1
+  stage eval "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist --out="$RUNS/reports/$p" "${EVAL_ARGS[@]}" || return 1
+  stage ood "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist_ood --out="$RUNS/reports/$p" "${EVAL_ARGS[@]}" || return 1
   if [ "$EXPORT" = 1 ]; then
     stage export "$p" "$PY" tools/export.py --workdir="$w" --preset="$p" --shipped "${OVERWRITE[@]}" || return 1
   fi
