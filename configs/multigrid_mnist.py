@@ -4,9 +4,11 @@
 (×7 then ×4) keeps the digits' native pixels, and the data pipeline resizes but does not pad.
 The paper's algorithm and optimiser (official noise-free sampler, T = 30, δ = 0.3 on [0, 255],
 Adam 0.3 / 0.5 / 0.999 / 1e-8, batch-statistics BatchNorm) with the layer table at a quarter of
-the filters (`width=0.25`, as `multigrid_cpu`), batch 64. Expected wall-clock on 2 quiet cores:
-3,000 iterations (3.2 epochs) at ≈ 1–1.5 s/iteration → 50–75 min (pilot figures in the issue-11
-report). `multigrid_cd_mnist` and `multigrid_pcd_mnist` are the baselines at this budget.
+the filters (`width=0.25`, as `multigrid_cpu`), batch 64. Pilot (Intel Xeon, 2 vCPUs, load
+average ≈ 9, with a test run alongside): 2.4 s/iteration (the single-net CD baseline: 1.0 s); ≥ 4×
+faster on a quiet machine, ≤ 0.6 s. Expected wall-clock on 2 quiet cores: 6,000 iterations (6.4
+epochs) → ≤ 60 min. `multigrid_cd_mnist` and `multigrid_pcd_mnist` are the baselines at this
+budget (same iterations, batch and T).
 """
 
 import ml_collections
@@ -44,6 +46,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     cfg.train = ml_collections.ConfigDict(
-        dict(steps=3000, log_every=100, checkpoint_every=500, num_samples=64, seed=0)
+        dict(steps=6000, log_every=100, checkpoint_every=600, num_samples=64, seed=0)
     )
     return cfg
