@@ -121,3 +121,26 @@ def test_default_ood_score_is_the_energy(family):
         m.ood_score(None)
     with pytest.raises(EbmZooError, match="divide by 255"):
         m.ood_score(x * 255.0 + 2.0)
+
+
+@pytest.mark.slow
+def test_eval_tool_mnist_ood_matches_python_api(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    cmd = [sys.executable, str(root / "tools" / "eval.py"), "--protocol=mnist_ood"]
+    args = ["--preset=short_run_digits", "--num_samples=40", "--num_reference=60", f"--out={tmp_path}"]
+    run = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "ood.json").read_text())
+    assert report["family"] == "short_run" and set(report["auroc"]) == set(ood.OOD_SETS)
+    m = ebm_zoo.load("short_run_digits")
+    same = ood.evaluate_ood(m.ood_score, num_in=60, num_per_set=40, image_size=m.image_size)
+    assert report["auroc"] == pytest.approx(same["auroc"], abs=1e-9)
+    refused = subprocess.run([*cmd, *args, "--record"], capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 1 and "--record" in refused.stderr
