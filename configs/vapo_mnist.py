@@ -5,9 +5,11 @@ the Adam-moment "std" gradient clip c = 3, EMA sampling weights 0.999, dopri5 rt
 with a small U-Net at 28×28: 16 base channels, multipliers (1, 2, 2) → 28, 14, 7, one residual
 block per level, attention at 7×7, no dropout; batch 64. Training needs no MCMC, but the loss
 differentiates the velocity ∇Φ (double back-propagation through the U-Net): the pilot with 32 base
-channels took ≈ 6 s/step on the loaded machine (load 9) and 140 s to trace, hence 16 channels
-(≈ 4× fewer FLOPs). Sampling (the ODE) is the cost at evaluation. Expected wall-clock on 2 quiet
-cores: 4,000 steps (4.3 epochs) at ≈ 1 s/step → ≈ 70 min (pilot figures in the issue-11 report).
+channels took ≈ 6 s/step on the loaded machine (Intel Xeon, 2 vCPUs, load 9) and 140 s to trace,
+hence 16 channels (≈ 4× fewer FLOPs): 3–5 s/step at load 9–10, ≈ 2 min to trace, and each sample
+grid (dopri5) takes minutes early in training. The pilots got ≈ 0.25 of a core, so a quiet
+machine should be ≥ 4× faster (≤ 1 s/step). Expected wall-clock on 2 quiet cores: 4,000 steps
+(4.3 epochs) → ≤ 70 min plus four sample grids.
 """
 
 import ml_collections
