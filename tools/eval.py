@@ -17,6 +17,13 @@ Writes <out>/report.json (every figure and the settings behind it) and <out>/sam
 runs the fixed MNIST protocol instead (ebm_zoo/metrics/mnist_protocol.py, docs/benchmarks.md):
 5,000 samples (--num_samples only if given) vs the 10,000 MNIST test images, seed 0; writes
 <out>/report.json and an 8x8 <out>/samples.png.
+
+    python tools/eval.py --preset=ggcn_mnist --protocol=mnist_ood
+
+scores MNIST test digits against six out-of-distribution sets with `model.ood_score`
+(ebm_zoo/evaluation/ood.py: noise, constant, inverted, textures, faces, photos) and writes the
+AUROC per set to <out>/ood.json (defaults: 2,000 test digits, --num_reference to change; 1,000
+images per set, --num_samples to change; batches of 250, --batch_size; seed 0).
 """
 
 from __future__ import annotations
@@ -48,7 +55,12 @@ flags.DEFINE_integer("seed", 0, "Seed of the samples and of every random choice 
 flags.DEFINE_string("inception_path", None, "Local Inception-v3 pool3 model for FID / KID.")
 flags.DEFINE_string("inception_classifier_path", None, "Local Inception-v3 classifier for IS.")
 flags.DEFINE_string("out", None, "Output directory (default: reports/<name>).")
-flags.DEFINE_enum("protocol", None, ["mnist"], "Run a fixed protocol (mnist: docs/benchmarks.md).")
+flags.DEFINE_enum(
+    "protocol",
+    None,
+    ["mnist", "mnist_ood"],
+    "Run a fixed protocol (mnist: docs/benchmarks.md; mnist_ood: AUROC of model.ood_score).",
+)
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
 )
@@ -68,10 +80,10 @@ def check_flags():
     checks.check_seed(FLAGS.seed, "--seed")
     if FLAGS.out:
         checks.check_output_dir(FLAGS.out, "--out")
-    if FLAGS.protocol == "mnist" and (FLAGS.savedmodel or FLAGS.record or FLAGS.dataset):
+    if FLAGS.protocol and (FLAGS.savedmodel or FLAGS.record or FLAGS.dataset):
         raise EbmZooError(
-            "--protocol=mnist evaluates a model loadable by ebm_zoo.load against MNIST test: pass "
-            "--preset=NAME (or --workdir=RUN), and no --savedmodel / --dataset / --record."
+            f"--protocol={FLAGS.protocol} evaluates a model loadable by ebm_zoo.load against MNIST "
+            "test: pass --preset=NAME (or --workdir=RUN), and no --savedmodel / --dataset / --record."
         )
 
 
@@ -91,8 +103,37 @@ def _mnist_protocol():
     return mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
 
 
+def _mnist_ood():
+    import ebm_zoo
+    from ebm_zoo.evaluation import ood
+    from ebm_zoo.utils import atomic, checks
+
+    handle = FLAGS.preset or FLAGS.workdir
+    name = os.path.basename(os.path.normpath(handle))
+    out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
+    checks.check_output_dir(out, "--out")
+    model = ebm_zoo.load(handle)
+    report = ood.evaluate_ood(
+        model.ood_score,
+        num_in=FLAGS.num_reference if FLAGS["num_reference"].present else 2000,
+        num_per_set=FLAGS.num_samples if FLAGS["num_samples"].present else 1000,
+        image_size=model.image_size,
+        seed=FLAGS.seed,
+        batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else 250,
+    )
+    report = {"model": name, "family": model.family, **report}
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "ood.json")
+    atomic.write_text(path, json.dumps(report, indent=2) + "\n")
+    report["file"] = path
+    return report
+
+
 def main(argv):
     del argv
+    if FLAGS.protocol == "mnist_ood":
+        print(json.dumps(_mnist_ood(), indent=2))
+        return
     if FLAGS.protocol == "mnist":
         print(json.dumps(_mnist_protocol(), indent=2))
         return

@@ -205,6 +205,25 @@ class EnergyModel(keras.Model):
         return {"num_steps": int(self.default_num_steps)}
 
     # ----------------------------------------------------------------------------------------
+    # Out-of-distribution scores.
+    def ood_score(self, images, **options) -> tf.Tensor:
+        """Out-of-distribution scores [N] of images [N, H, W, C] in [0, 1]; higher = less like the
+        training data.
+
+        Default: the energy E(x) (= −log p(x) up to the constant log Z), which takes no options.
+        A family with a better score overrides this method and documents its `options` (VAPO:
+        the flow's negative log-likelihood in bits per dimension). Models whose energy uses batch
+        statistics (multi-grid with norm="batch") score an image relative to its batch; score
+        mixed batches (`ebm_zoo.evaluation.ood` does).
+        """
+        if options:
+            raise EbmZooError(
+                f"{type(self).__name__}.ood_score() takes no options (its score is the energy), got "
+                f"{', '.join(sorted(options))}; call ood_score(images)."
+            )
+        return self.energy(images)
+
+    # ----------------------------------------------------------------------------------------
     # Inpainting (families that implement `_inpaint`).
     @property
     def has_inpaint(self) -> bool:

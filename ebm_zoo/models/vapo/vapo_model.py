@@ -614,8 +614,9 @@ class VAPO(EnergyModel):
 
     # ---------------------------------------------------------------------------------------
     # Out-of-distribution scores.
-    def ood_score(self, images01, method: str = "nll", num_steps: int = 16, seed: int = 0) -> tf.Tensor:
-        """Per-image OOD score [N]; higher = less like the training data.
+    def ood_score(self, images, method: str = "nll", num_steps: int = 16, seed: int = 0) -> tf.Tensor:
+        """Per-image OOD score [N] (overrides EnergyModel.ood_score); higher = less like the
+        training data.
 
         method="nll" (default): negative log-likelihood in bits per dimension of the flow's
           density at t_end, by integrating the flow backwards to t_start and accumulating the
@@ -628,7 +629,7 @@ class VAPO(EnergyModel):
         """
         check_choice(method, "method", ("nll", "potential"))
         seed, num_steps = self.check_seed_arg(seed), check_count(num_steps, "num_steps")
-        x = self.to_internal(self.check(images01))
+        x = self.to_internal(self.check(images))
         if method == "potential":
             return -self._potential(self.ema_net, x, tf.fill([tf.shape(x)[0]], self.t_end))
         if int(num_steps) < 1:

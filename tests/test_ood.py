@@ -1,0 +1,146 @@
+"""ood_score (one public method on every family) and the MNIST OOD evaluation (AUROC per set)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ebm_zoo
+from ebm_zoo.evaluation import ood
+from ebm_zoo.models.base import EnergyModel
+from ebm_zoo.models.registry import families
+from ebm_zoo.utils.checks import EbmZooError
+
+PRESET_OF = {
+    "descriptor": "descriptor_brick",
+    "multigrid": "multigrid_lfw",
+    "short_run": "short_run_digits",
+    "wgcn": "wgcn_lfw",
+    "ggcn": "ggcn_lfw",
+    "vapo": "vapo_digits",
+}
+
+
+def test_auroc_closed_forms():
+    assert ood.auroc([0, 1, 2], [3, 4]) == 1.0
+    assert ood.auroc([3, 4], [0, 1, 2]) == 0.0
+    assert ood.auroc([1, 1], [1, 1, 1]) == 0.5
+    # Pairs (out, in): 1>0, 1<2, 3>0, 3>2 -> 3 of 4.
+    assert ood.auroc([0, 2], [1, 3]) == 0.75
+    with pytest.raises(EbmZooError, match="non-finite"):
+        ood.auroc([0, np.nan], [1])
+    with pytest.raises(EbmZooError, match="both sets"):
+        ood.auroc([], [1])
+
+
+def _distance_to_mean_digit():
+    p = ood.mnist_test_images()[:2000].mean(axis=0)
+    return lambda x: np.sqrt(np.sum((np.asarray(x) - p) ** 2, axis=(1, 2, 3)))
+
+
+@pytest.mark.slow
+def test_distance_energy_separates_far_sets_perfectly_and_sign_flips_it():
+    # E(x) = ||x - mean digit||: uniform noise (≈ 0.5 everywhere) and inverted digits (mostly
+    # white) lie far outside the ball that holds the MNIST digits.
+    score = _distance_to_mean_digit()
+    sets = ("noise", "inverted")
+    rep = ood.evaluate_ood(score, num_in=300, num_per_set=300, sets=sets)
+    neg = ood.evaluate_ood(lambda x: -score(x), num_in=300, num_per_set=300, sets=sets)
+    for name in sets:
+        assert rep["auroc"][name] == 1.0, rep
+        assert neg["auroc"][name] == 0.0
+    assert rep["settings"]["num_per_set"] == {"noise": 300, "inverted": 300}
+
+
+@pytest.mark.slow
+def test_ood_sets_are_gray_unit_images_of_the_asked_size():
+    for name in ood.OOD_SETS:
+        x = ood.ood_images(name, 120, image_size=16, seed=3)
+        assert x.shape == (100 if name == "faces" else 120, 16, 16, 1), name
+        assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0, name
+        assert x.std() > 0.0, name  # not all one value (constant: one level per image)
+        np.testing.assert_array_equal(x, ood.ood_images(name, 120, image_size=16, seed=3))
+    c = ood.ood_images("constant", 5, image_size=8)
+    assert np.all(c == c[:, :1, :1, :])
+
+
+def test_mixed_batches_hide_nothing_from_batch_statistics():
+    # A score centred on its batch mean ranks one-set batches at random; scored over the shuffled
+    # union of the sets it equals the plain brightness score up to the batch's shared offset.
+    def brightness(x):
+        return np.asarray(x).mean(axis=(1, 2, 3))
+
+    def centred(x):
+        b = brightness(x)
+        return b - b.mean()
+
+    plain = ood.evaluate_ood(brightness, num_in=500, num_per_set=500, sets=["noise"], batch_size=1000)
+    mixed = ood.evaluate_ood(centred, num_in=500, num_per_set=500, sets=["noise"], batch_size=1000)
+    assert plain["auroc"]["noise"] == mixed["auroc"]["noise"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(sets=["bogus"]), "Unknown sets 'bogus'"),
+        (dict(sets=[]), "`sets` is empty"),
+        (dict(num_in=0), "`num_in` must be >= 1"),
+        (dict(num_in=9500, num_per_set=1000), "exceed the 10,000"),
+        (dict(seed=-1), "`seed`"),
+    ],
+)
+def test_evaluate_ood_bad_arguments(kwargs, fragment):
+    with pytest.raises(EbmZooError) as err:
+        ood.evaluate_ood(lambda x: np.zeros(len(x)), **kwargs)
+    assert fragment in str(err.value)
+
+
+def test_score_fn_must_give_one_score_per_image():
+    with pytest.raises(EbmZooError, match="one score per image"):
+        ood.score_images(lambda x: np.zeros(3), np.zeros((5, 28, 28, 1), np.float32))
+
+
+def test_every_family_has_ood_score_and_vapo_overrides_it():
+    found = families()
+    assert set(PRESET_OF) <= set(found)
+    for name, family in found.items():
+        assert callable(getattr(family.cls, "ood_score", None)), name
+    assert found["vapo"].cls.ood_score is not EnergyModel.ood_score
+
+
+@pytest.mark.parametrize("family", [f for f in PRESET_OF if f != "vapo"])
+def test_default_ood_score_is_the_energy(family):
+    m = ebm_zoo.load(PRESET_OF[family])
+    x = np.random.default_rng(0).uniform(size=(4, m.image_size, m.image_size, m.channels)).astype(np.float32)
+    s = np.asarray(m.ood_score(x))
+    assert s.shape == (4,) and np.all(np.isfinite(s))
+    np.testing.assert_allclose(s, np.asarray(m.energy(x)), rtol=1e-6)
+    with pytest.raises(EbmZooError, match="takes no options"):
+        m.ood_score(x, method="nll")
+    with pytest.raises(EbmZooError, match="`images` is None"):
+        m.ood_score(None)
+    with pytest.raises(EbmZooError, match="divide by 255"):
+        m.ood_score(x * 255.0 + 2.0)
+
+
+@pytest.mark.slow
+def test_eval_tool_mnist_ood_matches_python_api(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    cmd = [sys.executable, str(root / "tools" / "eval.py"), "--protocol=mnist_ood"]
+    args = ["--preset=short_run_digits", "--num_samples=40", "--num_reference=60", f"--out={tmp_path}"]
+    run = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "ood.json").read_text())
+    assert report["family"] == "short_run" and set(report["auroc"]) == set(ood.OOD_SETS)
+    m = ebm_zoo.load("short_run_digits")
+    same = ood.evaluate_ood(m.ood_score, num_in=60, num_per_set=40, image_size=m.image_size)
+    assert report["auroc"] == pytest.approx(same["auroc"], abs=1e-9)
+    refused = subprocess.run([*cmd, *args, "--record"], capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 1 and "--record" in refused.stderr
