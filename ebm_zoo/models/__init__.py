@@ -14,6 +14,7 @@ FAMILIES: dict[str, str] = {
     "ggcn": "ebm_zoo.models.ggcn:GGCN",
     "vapo": "ebm_zoo.models.vapo:VAPO",
     "short_run": "ebm_zoo.models.short_run:ShortRun",
+    "energy_matching": "ebm_zoo.models.energy_matching:EnergyMatching",
 }
 
 
