@@ -14,4 +14,5 @@ ALIASES = {
     "ggcn": "ggcn_cpu",
     "vapo": "vapo_cpu",
     "short_run": "short_run_digits",
+    "energy_matching": "energy_matching_mnist",
 }

@@ -87,7 +87,7 @@ def temperature(t, epsilon_max: float, time_cutoff: float) -> tf.Tensor:
     Python floats are), so that e.g. 100·0.01 is exactly 1.0 at the switch.
     """
     t = tf.convert_to_tensor(t)
-    zero, top = tf.zeros_like(t), tf.fill(tf.shape(t), tf.cast(epsilon_max, t.dtype))
+    zero, top = tf.zeros_like(t), tf.fill(tf.shape(t), tf.constant(float(epsilon_max), t.dtype))
     if time_cutoff >= 1.0:  # the official cutoff 1.0: a step at t = 1 (the ramp is empty)
         return tf.where(t < 1.0, zero, top)
     ramp = epsilon_max * (t - time_cutoff) / (1.0 - time_cutoff)

@@ -80,6 +80,8 @@ class EnergyMatching(EnergyModel):
         same_temperature_scheduler: the official CD flags (main phase only).
       ot_resample: True (official, torchcfm) draws the batch's pairs from the OT plan with
         replacement; False uses every pair of the permutation once.
+      hflip: random horizontal flips of the training images (official CIFAR-10 transform
+        `RandomHorizontalFlip`; not in the official MNIST script), drawn per global row.
       learning_rate, beta_1, beta_2, adam_epsilon, warmup_steps, grad_clip: optimiser.
       ema_decay: EMA rate in the main phase (official 0.99); warmup_ema_decay: in the warm-up
         phase (official 0.9999).
@@ -109,6 +111,7 @@ class EnergyMatching(EnergyModel):
         split_negative: bool = True,
         same_temperature_scheduler: bool = True,
         ot_resample: bool = True,
+        hflip: bool = False,
         learning_rate: float = 1.2e-3,
         beta_1: float = 0.9,
         beta_2: float = 0.95,
@@ -154,6 +157,7 @@ class EnergyMatching(EnergyModel):
         self.split_negative = bool(split_negative)
         self.same_temperature_scheduler = bool(same_temperature_scheduler)
         self.ot_resample = bool(ot_resample)
+        self.hflip = bool(hflip)
         self.learning_rate, self.beta_1, self.beta_2 = float(learning_rate), float(beta_1), float(beta_2)
         self.adam_epsilon, self.warmup_steps = float(adam_epsilon), int(warmup_steps)
         self.grad_clip = float(grad_clip)
@@ -262,6 +266,9 @@ class EnergyMatching(EnergyModel):
     def train_step(self, data):
         """One Energy Matching step on images [N, H, W, C] in [0, 1] (this replica's rows)."""
         x = self.to_internal(data[0] if isinstance(data, (tuple, list)) else data)
+        if self.hflip:
+            flip = distribute.global_uniform(tf.shape(x)[:1], self.step_seed(8)) < 0.5
+            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
         x_flow, x_cd = x[0::2], x[1::2]  # two independent batches, as the official loop draws
         noise, data_pairs = self._flow_pairs(x_flow)
         t = distribute.global_uniform(tf.shape(data_pairs)[:1], self.step_seed(2))
@@ -415,6 +422,7 @@ class EnergyMatching(EnergyModel):
             "split_negative": self.split_negative,
             "same_temperature_scheduler": self.same_temperature_scheduler,
             "ot_resample": self.ot_resample,
+            "hflip": self.hflip,
             "learning_rate": self.learning_rate,
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,

@@ -369,5 +369,5 @@ def build_potential(net: str, image_size: int, channels: int, net_config: dict, 
         kw.update(image_size=image_size, channels=channels)
     try:
         return NETS[net](name=name, **kw)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # Keras raises ValueError for unknown keywords
         raise EbmZooError(f"Bad `net_config` for net {net!r}: {e}") from e
