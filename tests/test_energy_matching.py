@@ -278,6 +278,7 @@ def test_sample_energy_inpaint_use_the_ema_weights():
     assert m2.get_config() == m.get_config()
 
 
+@pytest.mark.slow
 def test_phases_train_and_the_warmup_ignores_cd():
     x01 = np.random.default_rng(7).uniform(size=(8, 8, 8, 1)).astype(np.float32)
     logs = {}
@@ -289,6 +290,12 @@ def test_phases_train_and_the_warmup_ignores_cd():
         assert m.optimizer.iterations.numpy() == 1
     assert logs["warmup"]["loss_cd"] == 0.0 and logs["warmup"]["loss"] == logs["warmup"]["loss_flow"]
     assert logs["main"]["loss_cd"] != 0.0 and np.isfinite(logs["main"]["loss"])
+    # "warmup_then_main" switches in-graph at main_start_step: not reached in 1 step, reached in 2.
+    for start, has_cd in ((2, False), (1, True)):
+        m = tiny(phase="warmup_then_main", main_start_step=start)
+        m.compile()
+        h = m.fit(x01, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        assert m.optimizer.iterations.numpy() == 2 and (h.history["loss_cd"][-1] != 0.0) == has_cd
     # The warm-up learning rate starts at 0 (official LambdaLR): the first step changes nothing.
     m = tiny()
     m.compile()
@@ -300,7 +307,7 @@ def test_phases_train_and_the_warmup_ignores_cd():
 
 def _train(strategy, x01, steps, weights):
     with strategy.scope():
-        m = tiny(phase="main", hflip=True, ema_decay=0.5, grad_clip=1e-3, warmup_steps=1,
+        m = tiny(phase="warmup_then_main", main_start_step=1, hflip=True, ema_decay=0.5, grad_clip=1e-3, warmup_steps=1,
                  net_config=dict(widths=[4, 8], mlp_width=16, dropout=0.3))  # fmt: skip
         m.compile()
         m.set_weights(weights)
@@ -311,8 +318,9 @@ def _train(strategy, x01, steps, weights):
 
 @pytest.mark.slow
 def test_two_replicas_equal_one_replica():
-    """Main phase with flips, OT resampling, split negatives, trimming, dropout and an active
-    clip: same losses, weights and EMA weights on 1 and 2 replicas from the same weights."""
+    """One warm-up step, then one main-phase step (the in-graph switch) with flips, OT
+    resampling, split negatives, trimming, dropout and an active clip: same losses, weights and
+    EMA weights on 1 and 2 replicas from the same weights."""
     x01 = np.random.default_rng(8).uniform(size=(32, 8, 8, 1)).astype(np.float32)
     init = tiny(net_config=dict(widths=[4, 8], mlp_width=16, dropout=0.3)).get_weights()
     m1, h1 = _train(tf.distribute.get_strategy(), x01, 2, init)
@@ -341,13 +349,15 @@ def test_bad_input_raises():
         tiny(net="resnet")
     with pytest.raises(EbmZooError, match="net_config"):
         tiny(net_config=dict(width=3))
+    with pytest.raises(EbmZooError, match="main_start_step"):
+        tiny(phase="warmup_then_main")
     with pytest.raises(EbmZooError, match="time_cutoff"):
         tiny(time_cutoff=1.5)
 
 
 # ----------------------------------------------------------------------------------------------
 OFFICIAL_CIFAR = dict(
-    net="unet_vit", phase="warmup", time_cutoff=1.0, epsilon_max=0.01, lambda_cd=1e-3, n_gibbs=200,
+    net="unet_vit", phase="warmup_then_main", main_start_step=145_000, time_cutoff=1.0, epsilon_max=0.01, lambda_cd=1e-3, n_gibbs=200,
     dt_gibbs=0.01, cd_neg_clamp=0.02, cd_trim_fraction=0.1, split_negative=True,
     same_temperature_scheduler=True, ot_resample=True, hflip=True, learning_rate=1.2e-3, beta_1=0.9,
     beta_2=0.95, warmup_steps=10000, grad_clip=1.0, ema_decay=0.99, warmup_ema_decay=0.9999, t_end=3.25,
@@ -377,7 +387,7 @@ def test_faithful_configs_carry_the_official_flags_and_train_at_tiny_size(name):
     if name == "energy_matching_cifar10":
         assert {k: m[k] for k in OFFICIAL_CIFAR} == OFFICIAL_CIFAR
         assert {k: m.net_config[k] for k in OFFICIAL_CIFAR_NET} == OFFICIAL_CIFAR_NET
-        assert (cfg.data.batch_size, cfg.train.steps) == (4 * 2 * 128, 145_000)
+        assert (cfg.data.batch_size, cfg.train.steps) == (4 * 2 * 128, 147_000)
     if name == "energy_matching_mnist_official":
         assert m.net == "conv_mlp" and m.net_config.to_dict() == dict(
             widths=[64, 128], mlp_width=1024, dropout=0.0

@@ -38,7 +38,7 @@ from ebm_zoo.models.energy_matching import dynamics
 from ebm_zoo.models.energy_matching.nets import build_potential
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
-PHASES = ("warmup", "main")
+PHASES = ("warmup", "main", "warmup_then_main")
 
 
 @keras.saving.register_keras_serializable(package="ebm_zoo")
@@ -73,7 +73,11 @@ class EnergyMatching(EnergyModel):
     Args (besides image_size, channels, seed):
       net: "unet_vit" (official CIFAR-10 potential) or "conv_mlp" (official MNIST potential).
       net_config: keyword arguments of that net (ebm_zoo.models.energy_matching.nets).
-      phase: "warmup" (Algorithm 1: flow loss only) or "main" (Algorithm 2: + CD).
+      phase: "warmup" (Algorithm 1: flow loss only), "main" (Algorithm 2: + CD), or
+        "warmup_then_main": the warm-up until optimizer step `main_start_step`, then the main
+        phase (the README's two runs, the second resuming the first, as one run; decided
+        in-graph from the checkpointed step, so a resumed run keeps its phase).
+      main_start_step: the first main-phase step of "warmup_then_main" (official 145,000).
       time_cutoff: τ* of the flow weight and the temperature ε(t) (official flag, 1.0).
       epsilon_max: ε_max, the temperature past t = 1 (0.01), for the negatives and sampling.
       lambda_cd, n_gibbs, dt_gibbs, cd_neg_clamp, cd_trim_fraction, split_negative,
@@ -101,6 +105,7 @@ class EnergyMatching(EnergyModel):
         net: str = "unet_vit",
         net_config: dict | None = None,
         phase: str = "warmup",
+        main_start_step: int = 0,
         time_cutoff: float = 1.0,
         epsilon_max: float = 0.01,
         lambda_cd: float = 1e-3,
@@ -126,6 +131,11 @@ class EnergyMatching(EnergyModel):
     ):
         super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
         check_choice(phase, "phase", PHASES)
+        if phase == "warmup_then_main" and int(main_start_step) < 1:
+            raise EbmZooError(
+                f"phase='warmup_then_main' needs main_start_step >= 1 (the first main-phase step, "
+                f"official 145000), got {main_start_step!r}."
+            )
         for name, value in (("dt_gibbs", dt_gibbs), ("learning_rate", learning_rate)):
             check_positive(value, name)
         if not 0.0 <= time_cutoff <= 1.0:
@@ -151,6 +161,7 @@ class EnergyMatching(EnergyModel):
         self.net_name = net
         self.net_config = dict(net_config or {})
         self.phase = phase
+        self.main_start_step = int(main_start_step)
         self.time_cutoff, self.epsilon_max = float(time_cutoff), float(epsilon_max)
         self.lambda_cd, self.n_gibbs, self.dt_gibbs = float(lambda_cd), int(n_gibbs), float(dt_gibbs)
         self.cd_neg_clamp, self.cd_trim_fraction = float(cd_neg_clamp), float(cd_trim_fraction)
@@ -272,22 +283,38 @@ class EnergyMatching(EnergyModel):
         x_flow, x_cd = x[0::2], x[1::2]  # two independent batches, as the official loop draws
         noise, data_pairs = self._flow_pairs(x_flow)
         t = distribute.global_uniform(tf.shape(data_pairs)[:1], self.step_seed(2))
-        main = self.phase == "main" and self.lambda_cd > 0
-        x_neg = self._negatives(x_cd) if main else None
+        use_cd = self.phase != "warmup" and self.lambda_cd > 0
+        # "warmup_then_main": a tensor switch on the (replica-identical) optimizer step.
+        in_main = (
+            self.optimizer.iterations >= self.main_start_step if self.phase == "warmup_then_main" else None
+        )
+
+        def switch(main_fn, warmup_fn):
+            if not use_cd:
+                return warmup_fn()
+            return main_fn() if in_main is None else tf.cond(in_main, main_fn, warmup_fn)
+
+        x_neg = switch(lambda: self._negatives(x_cd), lambda: x_cd)
         variables = self.net.trainable_variables
+
+        def cd_energies():  # V(x⁺), V(x⁻) [N]; no collectives inside a `tf.cond` branch
+            return self.net(x_cd, seed=self.step_seed(6)), self.net(x_neg, seed=self.step_seed(7))
+
         with tf.GradientTape() as tape:
             loss_flow, _ = dynamics.flow_matching_loss(
                 lambda z: self.net(z, seed=self.step_seed(5)), noise, data_pairs, t, self.time_cutoff
             )
-            if main:
-                pos = self.net(x_cd, seed=self.step_seed(6))
-                neg = self.net(x_neg, seed=self.step_seed(7))
+            if use_cd:
+                zeros = tf.zeros(tf.shape(x_cd)[:1])
+                pos, neg = switch(cd_energies, lambda: (zeros, zeros))
                 loss_cd, gap = dynamics.global_cd_term(
                     pos, neg, self.lambda_cd, self.cd_neg_clamp, self.cd_trim_fraction
-                )
+                )  # global-batch statistic: its all-gathers stay outside the switch
+                if in_main is not None:
+                    loss_cd, gap = tf.where(in_main, loss_cd, 0.0), tf.where(in_main, gap, 0.0)
+                energy_data, energy_synth = tf.reduce_mean(pos), tf.reduce_mean(neg)
             else:
-                pos = neg = tf.zeros([1])
-                loss_cd = gap = tf.zeros([])
+                loss_cd = gap = energy_data = energy_synth = tf.zeros([])
             loss = loss_flow + loss_cd
             scaled = scale_for_replicas(loss)
         # V's output bias (and, in the warm-up, any weight only V's level depends on) has no
@@ -302,13 +329,17 @@ class EnergyMatching(EnergyModel):
             return clipped
 
         apply_gradients(self.optimizer, grads, variables, process=clip)
-        self._update_ema(self.ema_decay if self.phase == "main" else self.warmup_ema_decay)
+        if in_main is None:
+            decay = self.ema_decay if self.phase == "main" else self.warmup_ema_decay
+        else:
+            decay = tf.where(in_main, self.ema_decay, self.warmup_ema_decay)
+        self._update_ema(decay)
         values = {
             "loss": loss,
             "loss_flow": loss_flow,
             "loss_cd": loss_cd,
-            "energy_data": tf.reduce_mean(pos),
-            "energy_synth": tf.reduce_mean(neg),
+            "energy_data": energy_data,
+            "energy_synth": energy_synth,
             "energy_gap": gap,
             "grad_norm": norm_box[0],
         }
@@ -316,7 +347,7 @@ class EnergyMatching(EnergyModel):
             self._trackers[k].update_state(v)
         return {k: m.result() for k, m in self._trackers.items()}
 
-    def _update_ema(self, decay: float) -> None:
+    def _update_ema(self, decay) -> None:
         """ema ← d·ema + (1 − d)·θ for every weight (official `ema`), in a cross-replica merge."""
         pairs = [(e.value, w.value) for e, w in zip(self.ema_net.weights, self.net.weights)]
 
@@ -412,6 +443,7 @@ class EnergyMatching(EnergyModel):
             "net": self.net_name,
             "net_config": dict(self.net_config),
             "phase": self.phase,
+            "main_start_step": self.main_start_step,
             "time_cutoff": self.time_cutoff,
             "epsilon_max": self.epsilon_max,
             "lambda_cd": self.lambda_cd,
