@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -270,7 +271,7 @@ def test_sample_energy_inpaint_use_the_ema_weights():
     np.testing.assert_array_equal(m.ood_score(x01), m.energy(x01))
     assert m.sample(2, seed=0, num_steps=0).shape == (2, 8, 8, 1)
     # A tensor number of steps (the serving contract): one trace, the same as the Python steps.
-    fn = tf.function(lambda k: m.from_internal(m._sample(3, tf.constant([1, 0]), num_steps=k)))
+    fn = tf.function(lambda k: m.from_internal(m._sample(3, tf.constant([1, 0]), k, m.max_num_steps)))
     np.testing.assert_allclose(fn(tf.constant(15)), m.sample(3, seed=1, num_steps=15), atol=1e-6)
     np.testing.assert_allclose(fn(tf.constant(3)), m.sample(3, seed=1, num_steps=3), atol=1e-6)
     assert fn.experimental_get_tracing_count() == 1
@@ -307,7 +308,7 @@ def test_phases_train_and_the_warmup_ignores_cd():
 
 def _train(strategy, x01, steps, weights):
     with strategy.scope():
-        m = tiny(phase="warmup_then_main", main_start_step=1, hflip=True, ema_decay=0.5, grad_clip=1e-3, warmup_steps=1,
+        m = tiny(phase="warmup_then_main", main_start_step=1, hflip=True, ema_decay=0.5, grad_clip=1e-4, warmup_steps=1,
                  net_config=dict(widths=[4, 8], mlp_width=16, dropout=0.3))  # fmt: skip
         m.compile()
         m.set_weights(weights)
@@ -322,10 +323,11 @@ def test_two_replicas_equal_one_replica():
     resampling, split negatives, trimming, dropout and an active clip: same losses, weights and
     EMA weights on 1 and 2 replicas from the same weights."""
     x01 = np.random.default_rng(8).uniform(size=(32, 8, 8, 1)).astype(np.float32)
+    keras.utils.set_random_seed(8)  # a fixed initialisation: the clip below must be active
     init = tiny(net_config=dict(widths=[4, 8], mlp_width=16, dropout=0.3)).get_weights()
     m1, h1 = _train(tf.distribute.get_strategy(), x01, 2, init)
     m2, h2 = _train(two_cpu_strategy(), x01, 2, init)
-    assert h1["grad_norm"] > 1e-3 and h1["loss_cd"] != 0.0
+    assert h1["grad_norm"] > 1e-4 and h1["loss_cd"] != 0.0
     for k in h1:
         np.testing.assert_allclose(h2[k], h1[k], rtol=1e-4, atol=1e-6, err_msg=k)
     for a, b in zip(m1.net.weights + m1.ema_net.weights, m2.net.weights + m2.ema_net.weights):
@@ -341,8 +343,12 @@ def test_bad_input_raises():
         m.sample(2, seed=0, t_end=100.0)
     with pytest.raises(EbmZooError, match="num_steps"):
         m.sample(2, seed=0, num_steps=21)
-    with pytest.raises(EbmZooError, match="sampler option"):
+    with pytest.raises(EbmZooError, match="Unknown sampler setting"):  # the shared override check
         m.sample(2, seed=0, solver="euler")
+    with pytest.raises(EbmZooError, match="not both"):
+        m.sample(2, seed=0, num_steps=3, t_end=0.9)
+    with pytest.raises(EbmZooError, match="num_steps"):
+        m.inpaint(x01, np.zeros([1, 8, 8, 1], np.float32), num_steps=21)
     with pytest.raises(EbmZooError, match="mask"):
         m.inpaint(x01, np.full([1, 8, 8, 1], 0.5, np.float32))
     with pytest.raises(EbmZooError, match="net"):
@@ -406,3 +412,63 @@ def test_faithful_configs_carry_the_official_flags_and_train_at_tiny_size(name):
         hist = model.fit(x01, batch_size=4, epochs=1, verbose=0, shuffle=False)
         assert np.isfinite(hist.history["loss"][-1]) and model.optimizer.iterations.numpy() == 2
         assert (hist.history["loss_cd"][-1] != 0.0) == (phase == "main")
+
+
+# ----------------------------------------------------------------------------------------------
+# Serving: the standard export (no special case) gives the Python results pixel for pixel.
+@pytest.mark.slow
+def test_export_round_trips_sample_energy_and_inpaint_pixel_for_pixel(tmp_path):
+    """`model.export(path)`: served `sample` = `model.sample` bit for bit for K in {0, 1,
+    default, 2×default} and -1 (= the default sampler), served `energy` = `model.energy`, served
+    `inpaint` = `model.inpaint`; bad requests fail in-graph naming the argument."""
+    m = tiny()
+    for w in m.ema_net.weights:  # EMA weights apart from the training weights: sampling uses EMA
+        w.assign(w * 1.5)
+    path = m.export(tmp_path / "em")
+    loaded = tf.saved_model.load(path)
+    assert {"energy", "sample", "inpaint"} <= set(loaded.signatures)
+
+    def served_sample(n, seed, k):
+        return loaded.signatures["sample"](
+            num_samples=tf.constant(n, tf.int32),
+            seed=tf.constant(seed, tf.int64),
+            num_steps=tf.constant(k, tf.int32),
+        )["images"].numpy()
+
+    default = m.default_num_steps
+    assert default == 5 and 2 * default <= m.max_num_steps == 20
+    seed = 2**33 + 7  # both halves of the seed pair
+    results = {}
+    for k in (0, 1, default, 2 * default):
+        results[k] = served_sample(3, seed, k)
+        np.testing.assert_array_equal(
+            results[k], m.sample(3, seed=seed, num_steps=k).numpy(), err_msg=f"K={k}"
+        )
+    assert not np.array_equal(results[default], results[2 * default])  # K is honoured
+    np.testing.assert_array_equal(served_sample(3, seed, -1), m.sample(3, seed=seed).numpy())
+    np.testing.assert_array_equal(served_sample(3, seed, -1), results[default])
+    x01 = np.random.default_rng(9).uniform(size=(4, 8, 8, 1)).astype(np.float32)
+    # Energy: eager Python vs the graph's fused kernels reassociate float sums (1 ulp seen).
+    np.testing.assert_allclose(
+        loaded.signatures["energy"](images=tf.constant(x01))["energy"].numpy(),
+        m.energy(x01).numpy(),
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    mask = np.zeros([4, 8, 8, 1], np.float32)
+    mask[:, 2:6, 2:6] = 1.0
+    served = loaded.signatures["inpaint"](
+        images=tf.constant(x01), mask=tf.constant(mask), seed=tf.constant(seed, tf.int64)
+    )["images"].numpy()
+    np.testing.assert_array_equal(served, m.inpaint(x01, mask, seed=seed).numpy())
+    np.testing.assert_array_equal(served[:, :2], x01[:, :2])
+    assert not np.array_equal(served[:, 2:6, 2:6], x01[:, 2:6, 2:6])
+    for k in (m.max_num_steps + 1, -2):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps"):
+            served_sample(2, 0, k)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="mask"):
+        loaded.signatures["inpaint"](
+            images=tf.constant(x01), mask=tf.constant(mask * 0.5), seed=tf.constant(0, tf.int64)
+        )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images"):
+        loaded.signatures["energy"](images=tf.constant(x01 + 2.0))

@@ -95,7 +95,6 @@ class EnergyMatching(EnergyModel):
 
     family = "energy_matching"
     internal_range = (-1.0, 1.0)
-    dynamic_sample_batch = True
 
     def __init__(
         self,
@@ -186,7 +185,6 @@ class EnergyMatching(EnergyModel):
         self.built = True
         names = ("loss", "loss_flow", "loss_cd", "energy_data", "energy_synth", "energy_gap", "grad_norm")
         self._trackers = {k: keras.metrics.Mean(name=k) for k in names}
-        self._compiled = {}
 
     # ---------------------------------------------------------------------------------------
     def compile(self, optimizer=None, **kwargs):
@@ -274,52 +272,54 @@ class EnergyMatching(EnergyModel):
             max_steps=max(self.n_gibbs, 1),
         )
 
-    def train_step(self, data):
-        """One Energy Matching step on images [N, H, W, C] in [0, 1] (this replica's rows)."""
-        x = self.to_internal(data[0] if isinstance(data, (tuple, list)) else data)
-        if self.hflip:
-            flip = distribute.global_uniform(tf.shape(x)[:1], self.step_seed(8)) < 0.5
-            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
-        x_flow, x_cd = x[0::2], x[1::2]  # two independent batches, as the official loop draws
+    def _in_main(self):
+        """None when the phase is static; for "warmup_then_main" the tensor switch on the
+        (replica-identical, checkpointed) optimizer step: step >= main_start_step."""
+        if self.phase != "warmup_then_main":
+            return None
+        return self.optimizer.iterations >= self.main_start_step
+
+    def _switch(self, in_main, main_fn, warmup_fn):
+        """main_fn() in the main phase, warmup_fn() in the warm-up (a `tf.cond` when switched)."""
+        if self.phase == "warmup" or self.lambda_cd <= 0:
+            return warmup_fn()
+        return main_fn() if in_main is None else tf.cond(in_main, main_fn, warmup_fn)
+
+    def loss_terms(self, x_flow: tf.Tensor, x_cd: tf.Tensor, x_neg: tf.Tensor, in_main=None) -> dict:
+        """{loss, loss_flow, loss_cd, energy_data, energy_synth, energy_gap} of one step (internal
+        images, this replica's rows): L = L_OT (+ the CD term in the main phase)."""
         noise, data_pairs = self._flow_pairs(x_flow)
         t = distribute.global_uniform(tf.shape(data_pairs)[:1], self.step_seed(2))
-        use_cd = self.phase != "warmup" and self.lambda_cd > 0
-        # "warmup_then_main": a tensor switch on the (replica-identical) optimizer step.
-        in_main = (
-            self.optimizer.iterations >= self.main_start_step if self.phase == "warmup_then_main" else None
+        loss_flow, _ = dynamics.flow_matching_loss(
+            lambda z: self.net(z, seed=self.step_seed(5)), noise, data_pairs, t, self.time_cutoff
         )
+        loss_cd = gap = energy_data = energy_synth = tf.zeros([])
+        if self.phase != "warmup" and self.lambda_cd > 0:
+            zeros = tf.zeros(tf.shape(x_cd)[:1])
 
-        def switch(main_fn, warmup_fn):
-            if not use_cd:
-                return warmup_fn()
-            return main_fn() if in_main is None else tf.cond(in_main, main_fn, warmup_fn)
+            def cd_energies():  # V(x⁺), V(x⁻) [N]; no collectives inside a `tf.cond` branch
+                return self.net(x_cd, seed=self.step_seed(6)), self.net(x_neg, seed=self.step_seed(7))
 
-        x_neg = switch(lambda: self._negatives(x_cd), lambda: x_cd)
-        variables = self.net.trainable_variables
+            pos, neg = self._switch(in_main, cd_energies, lambda: (zeros, zeros))
+            loss_cd, gap = dynamics.global_cd_term(
+                pos, neg, self.lambda_cd, self.cd_neg_clamp, self.cd_trim_fraction
+            )  # global-batch statistic: its all-gathers stay outside the switch
+            if in_main is not None:
+                loss_cd, gap = tf.where(in_main, loss_cd, 0.0), tf.where(in_main, gap, 0.0)
+            energy_data, energy_synth = tf.reduce_mean(pos), tf.reduce_mean(neg)
+        return {
+            "loss": loss_flow + loss_cd,
+            "loss_flow": loss_flow,
+            "loss_cd": loss_cd,
+            "energy_data": energy_data,
+            "energy_synth": energy_synth,
+            "energy_gap": gap,
+        }
 
-        def cd_energies():  # V(x⁺), V(x⁻) [N]; no collectives inside a `tf.cond` branch
-            return self.net(x_cd, seed=self.step_seed(6)), self.net(x_neg, seed=self.step_seed(7))
-
-        with tf.GradientTape() as tape:
-            loss_flow, _ = dynamics.flow_matching_loss(
-                lambda z: self.net(z, seed=self.step_seed(5)), noise, data_pairs, t, self.time_cutoff
-            )
-            if use_cd:
-                zeros = tf.zeros(tf.shape(x_cd)[:1])
-                pos, neg = switch(cd_energies, lambda: (zeros, zeros))
-                loss_cd, gap = dynamics.global_cd_term(
-                    pos, neg, self.lambda_cd, self.cd_neg_clamp, self.cd_trim_fraction
-                )  # global-batch statistic: its all-gathers stay outside the switch
-                if in_main is not None:
-                    loss_cd, gap = tf.where(in_main, loss_cd, 0.0), tf.where(in_main, gap, 0.0)
-                energy_data, energy_synth = tf.reduce_mean(pos), tf.reduce_mean(neg)
-            else:
-                loss_cd = gap = energy_data = energy_synth = tf.zeros([])
-            loss = loss_flow + loss_cd
-            scaled = scale_for_replicas(loss)
-        # V's output bias (and, in the warm-up, any weight only V's level depends on) has no
-        # gradient through ∇ₓV: a zero gradient leaves it unchanged, as torch skips it.
-        grads = tape.gradient(scaled, variables)
+    def _clip_and_apply(self, grads, variables) -> tf.Tensor:
+        """Official global-norm clipping of the all-replica gradient, then the optimizer; returns
+        the norm. V's output bias (and, in the warm-up, any weight only V's level depends on) has
+        no gradient through ∇ₓV: a zero gradient leaves it unchanged, as torch skips it."""
         grads = [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, variables)]
         norm_box = []
 
@@ -329,21 +329,29 @@ class EnergyMatching(EnergyModel):
             return clipped
 
         apply_gradients(self.optimizer, grads, variables, process=clip)
-        if in_main is None:
+        return norm_box[0]
+
+    def train_step(self, data):
+        """One Energy Matching step (Algorithm 1 in the warm-up, Algorithm 2 in the main phase) on
+        images [N, H, W, C] in [0, 1] (this replica's rows)."""
+        x = self.to_internal(data[0] if isinstance(data, (tuple, list)) else data)
+        if self.hflip:
+            flip = distribute.global_uniform(tf.shape(x)[:1], self.step_seed(8)) < 0.5
+            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
+        x_flow, x_cd = x[0::2], x[1::2]  # two independent batches, as the official loop draws
+        in_main = self._in_main()
+        x_neg = self._switch(in_main, lambda: self._negatives(x_cd), lambda: x_cd)  # Langevin x⁻
+        variables = self.net.trainable_variables
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(x_flow, x_cd, x_neg, in_main)
+            scaled = scale_for_replicas(terms["loss"])
+        grad_norm = self._clip_and_apply(tape.gradient(scaled, variables), variables)
+        if in_main is None:  # EMA rate: warm-up 0.9999, main 0.99 (official)
             decay = self.ema_decay if self.phase == "main" else self.warmup_ema_decay
         else:
             decay = tf.where(in_main, self.ema_decay, self.warmup_ema_decay)
         self._update_ema(decay)
-        values = {
-            "loss": loss,
-            "loss_flow": loss_flow,
-            "loss_cd": loss_cd,
-            "energy_data": energy_data,
-            "energy_synth": energy_synth,
-            "energy_gap": gap,
-            "grad_norm": norm_box[0],
-        }
-        for k, v in values.items():
+        for k, v in {**terms, "grad_norm": grad_norm}.items():
             self._trackers[k].update_state(v)
         return {k: m.result() for k, m in self._trackers.items()}
 
@@ -360,38 +368,72 @@ class EnergyMatching(EnergyModel):
         tf.distribute.get_replica_context().merge_call(merge_fn, args=(pairs,))
 
     # ---------------------------------------------------------------------------------------
-    # Sampling.
-    def _sample_steps(self, overrides: dict):
-        unknown = set(overrides) - {"t_end", "num_steps"}
-        if unknown:
-            raise EbmZooError(
-                f"Unknown Energy Matching sampler option(s) {sorted(unknown)}; valid: t_end, num_steps."
-            )
-        if "num_steps" in overrides and "t_end" in overrides:
-            raise EbmZooError("Give either `t_end` (time T) or `num_steps` (T / dt_gibbs), not both.")
+    # Sampling (the EnergyModel contract: `sample`, `inpaint` and the served signatures run
+    # `_sample` / `_inpaint` with the same tensors).
+    sample_overrides = ("t_end",)
+
+    @property
+    def default_num_steps(self) -> int:
+        """Heun steps of dt_gibbs to reach T = t_end (the official `arange(0, T, dt)`)."""
+        return self.steps_for(self.t_end)
+
+    @property
+    def max_num_steps(self) -> int:
+        """Static bound of a tensor step count: the constructor's `max_sample_steps`."""
+        return self.max_sample_steps
+
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        """t_end must be reachable within max_sample_steps; num_steps and t_end exclude each other."""
+        super().check_overrides(overrides, where)
+        if "t_end" in overrides:
+            self.steps_for(overrides["t_end"])
+            if overrides.get("num_steps") is not None:
+                raise EbmZooError("Give either `t_end` (time T) or `num_steps` (T / dt_gibbs), not both.")
         steps = overrides.get("num_steps")
-        if steps is None:
-            return self.steps_for(overrides.get("t_end", self.t_end))
         if isinstance(steps, (int, np.integer)) and not 0 <= int(steps) <= self.max_sample_steps:
-            raise EbmZooError(f"`num_steps` must lie in [0, {self.max_sample_steps}], got {steps!r}.")
-        return steps
+            raise EbmZooError(
+                f"`num_steps` must lie in [0, {self.max_sample_steps}] (max_sample_steps), got {steps!r}."
+            )
 
-    def sample(self, n: int, seed: int | None = None, **overrides) -> tf.Tensor:
-        """Samples [n, H, W, C] in [0, 1] by Heun integration up to T (EMA weights).
+    def sample(self, n: int, seed: int | None = None, num_steps: int | None = None, **overrides) -> tf.Tensor:
+        """`EnergyModel.sample` (Heun integration up to T, EMA weights); `num_steps` (<=
+        max_sample_steps) or the override `t_end` (T) sets the sampling time."""
+        self.check_overrides({**overrides, "num_steps": num_steps})
+        return super().sample(n, seed, num_steps, **overrides)
 
-        Overrides: t_end (T, default `t_end`) or num_steps (int, or int32 tensor when traced).
-        """
-        self._sample_steps(overrides)
-        return super().sample(n, seed, **overrides)
+    def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
+        """`EnergyModel.inpaint` (see `_inpaint`), with num_steps / t_end checked as in `sample`."""
+        self.check_overrides(overrides, "inpaint()")
+        return super().inpaint(images01, mask, seed, **overrides)
 
-    def _sample(self, n, seed: tf.Tensor, **overrides) -> tf.Tensor:
-        """Internal [−1, 1] samples: x(0) ~ N(0, I) moved by `dynamics.heun_flow` for num_steps."""
-        x0 = tf.random.stateless_normal(tf.concat([[n], list(self.image_shape)], 0), seed)
-        return self.integrate(
-            x0, self._sample_steps(overrides), tf.random.experimental.stateless_fold_in(seed, 1)
-        )
+    def sampler_settings(self) -> dict:
+        return {
+            **super().sampler_settings(),
+            "solver": "heun",
+            "t_end": self.t_end,
+            "dt": self.dt_gibbs,
+            "epsilon_max": self.epsilon_max,
+            "time_cutoff": self.time_cutoff,
+        }
 
-    def integrate(self, x0, num_steps, seed, project=None) -> tf.Tensor:
+    def chain_start(self, n, seed: tf.Tensor) -> tf.Tensor:
+        """x(0) ~ N(0, I), [n, H, W, C] (internal [−1, 1] scale)."""
+        return distribute.global_normal(tf.concat([[n], list(self.image_shape)], 0), seed)
+
+    def _steps(self, num_steps, overrides: dict) -> tf.Tensor:
+        """int32 K: num_steps, or (-1) the steps of T = overrides' t_end or the model's t_end."""
+        default = self.steps_for(overrides.get("t_end", self.t_end))
+        num_steps = tf.cast(num_steps, tf.int32)
+        return tf.where(num_steps < 0, tf.constant(default, tf.int32), num_steps)
+
+    def _sample(self, n, seed: tf.Tensor, num_steps: tf.Tensor, max_steps: int, **overrides) -> tf.Tensor:
+        """Internal [−1, 1] samples: `chain_start` moved by `dynamics.heun_flow` for K steps of
+        dt_gibbs (noise from fold_in(seed, 1))."""
+        x0 = self.chain_start(n, seed)
+        steps = self._steps(num_steps, overrides)
+        return self.integrate(x0, steps, tf.random.experimental.stateless_fold_in(seed, 1), max_steps)
+
+    def integrate(self, x0, num_steps, seed, max_steps: int | None = None, project=None) -> tf.Tensor:
         """Heun flow of the EMA potential from internal x0 for `num_steps` steps of dt_gibbs."""
         return dynamics.heun_flow(
             self.ema_net,
@@ -401,40 +443,25 @@ class EnergyMatching(EnergyModel):
             epsilon_max=self.epsilon_max,
             time_cutoff=self.time_cutoff,
             seed=seed,
-            max_steps=self.max_sample_steps,
+            max_steps=self.max_sample_steps if max_steps is None else int(max_steps),
             project=project,
         )
 
-    def inpaint(self, images01, mask, seed: int = 0, **overrides) -> tf.Tensor:
-        """Fills the pixels where mask == 1 and keeps the others.
+    def _inpaint(self, y: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, **overrides) -> tf.Tensor:
+        """Masked generation (internal; mask 1 = generate, 0 = known). Every pixel starts as noise
+        x0 = N(0, I) (fold_in(seed, 2)); the unknown ones follow the Heun flow, the known ones the
+        training path min(t, 1)·y + (1 − min(t, 1))·x0 (the data from t = 1 on); K = num_steps
+        (default: T = t_end), Heun noise from fold_in(seed, 3)."""
+        steps = overrides.get("num_steps")
+        steps = self._steps(-1 if steps is None else steps, overrides)
+        x0 = tf.random.stateless_normal(tf.shape(y), tf.random.experimental.stateless_fold_in(seed, 2))
 
-        images01 [N, H, W, C] in [0, 1]; mask [N or 1, H, W, 1 or C] of {0, 1}. All pixels start
-        as noise x0; the unknown ones follow the Heun flow, the known ones the training path
-        min(t, 1)·y + (1 − min(t, 1))·x0 (so they are the data from t = 1 on); returns
-        [N, H, W, C] in [0, 1] with the known pixels equal to the input.
-        """
-        y01 = self.check(images01)
-        y = self.to_internal(y01)
-        m = tf.convert_to_tensor(mask, tf.float32)
-        if m.shape.rank != 4:
-            raise EbmZooError(f"`mask` must be 4-D [N, H, W, 1 or C] of 0/1, got shape {tuple(m.shape)}.")
-        if not np.all(np.isin(m.numpy(), (0.0, 1.0))):
-            raise EbmZooError("`mask` must contain only 0 (known pixel) and 1 (pixel to generate).")
-        m = tf.broadcast_to(m, tf.shape(y))
-        steps = self._sample_steps(overrides)
+        def project(t, x):
+            s = tf.minimum(t, 1.0)
+            return mask * x + (1.0 - mask) * (s * y + (1.0 - s) * x0)
 
-        @tf.function(autograph=False)
-        def run(y, m):
-            x0 = tf.random.stateless_normal(tf.shape(y), [int(seed), 2])
-
-            def project(t, x):
-                s = tf.minimum(t, 1.0)
-                return m * x + (1.0 - m) * (s * y + (1.0 - s) * x0)
-
-            return self.integrate(project(tf.constant(0.0), x0), steps, tf.constant([int(seed), 3]), project)
-
-        x = run(y, m)
-        return m * self.from_internal(x) + (1.0 - m) * y01
+        seed3 = tf.random.experimental.stateless_fold_in(seed, 3)
+        return self.integrate(project(tf.constant(0.0), x0), steps, seed3)
 
     # ---------------------------------------------------------------------------------------
     def get_config(self):
