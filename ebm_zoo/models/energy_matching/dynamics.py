@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.sampling.langevin import energy_and_grad, langevin
+from ebm_zoo.sampling.sde import heun_sde
 
 PotentialFn = Callable[[tf.Tensor], tf.Tensor]  # x [N, H, W, C] -> V(x) [N]
 
@@ -221,7 +222,8 @@ def heun_flow(
     clip: tuple[float, float] | None = (-1.0, 1.0),
 ) -> tf.Tensor:
     r"""Stratonovich Heun integration of dx = −∇V dt + sqrt(2ε(t)) dW (official sampler:
-    `torchsde.sdeint(method="heun")` in sample_cifar_heun_1gpu.py / fid_cifar_heun_1gpu.py).
+    `torchsde.sdeint(method="heun")` in sample_cifar_heun_1gpu.py / fid_cifar_heun_1gpu.py); the
+    loop is the shared `ebm_zoo.sampling.sde.heun_sde`.
 
     With t_k = t_start + k·dt, f = −∇V, g_k = sqrt(2ε(t_k)), ΔW_k = sqrt(dt)·z_k:
         x' = x + dt·f(x) + g_k·ΔW_k
@@ -235,38 +237,21 @@ def heun_flow(
       seed: [2] int32 stateless seed; each replica takes its rows of the global-batch noise.
       project: optional (t_{k+1} float32 scalar, x) -> x applied after every step (inpainting).
     """
-    x0 = tf.convert_to_tensor(x0)
-    num_steps = tf.convert_to_tensor(num_steps, tf.int32)
-    checks = [
-        tf.debugging.assert_greater_equal(num_steps, 0, message="num_steps must be >= 0"),
-        tf.debugging.assert_less_equal(
-            num_steps, tf.constant(int(max_steps), tf.int32), message=f"num_steps must be <= {max_steps}"
-        ),
-    ]
-    with tf.control_dependencies(checks):
-        num_steps = tf.identity(num_steps)
-    dtype = x0.dtype
-    sqrt_dt = math.sqrt(dt)
+    dtype = tf.convert_to_tensor(x0).dtype
 
     def g(k):
         t = tf.constant(float(t_start), tf.float64) + step_time(k, dt)
         return tf.cast(tf.sqrt(2.0 * temperature(t, epsilon_max, time_cutoff)), dtype)
 
-    def drift(x):
-        return -energy_and_grad(potential_fn, x)[1]
-
-    def body(k, x):
-        dw = sqrt_dt * distribute.global_normal(tf.shape(x), distribute.split_seed(seed, k), dtype)
-        g0, g1 = g(k), g(k + 1)
-        f0 = drift(x)
-        x_pred = x + dt * f0 + g0 * dw
-        x_new = x + 0.5 * dt * (f0 + drift(x_pred)) + 0.5 * (g0 + g1) * dw
-        if project is not None:
-            t1 = tf.cast(tf.constant(float(t_start), tf.float64) + step_time(k + 1, dt), dtype)
-            x_new = project(t1, x_new)
-        return k + 1, x_new
-
-    _, x = tf.while_loop(
-        lambda k, x: k < num_steps, body, (tf.constant(0, tf.int32), x0), maximum_iterations=int(max_steps)
+    return heun_sde(
+        lambda x: -energy_and_grad(potential_fn, x)[1],
+        g,
+        x0,
+        num_steps=num_steps,
+        dt=dt,
+        seed=seed,
+        max_steps=max_steps,
+        project=project,
+        time_fn=lambda k: tf.cast(tf.constant(float(t_start), tf.float64) + step_time(k, dt), dtype),
+        clip=clip,
     )
-    return x if clip is None else tf.clip_by_value(x, clip[0], clip[1])
