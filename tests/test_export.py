@@ -395,7 +395,7 @@ def test_every_registered_family_meets_the_contract():
     from ebm_zoo.models.registry import contract_gaps, families
 
     found = families()
-    assert {"descriptor", "short_run", "wgcn", "ggcn", "multigrid", "vapo"} <= set(found)
+    assert {"descriptor", "short_run", "wgcn", "ggcn", "multigrid", "vapo", "energy_matching"} <= set(found)
     for name, family in found.items():
         assert contract_gaps(family.cls) == [], name
         assert family.module == f"ebm_zoo.models.{name}" and family.cls.__module__ == family.module

@@ -18,6 +18,7 @@ from ebm_zoo.sampling.mcmc import (
     sampler_from_config,
 )
 from ebm_zoo.sampling.replay import ReplayBuffer
+from ebm_zoo.sampling.sde import heun_sde
 
 __all__ = [
     "SAMPLERS",
@@ -30,6 +31,7 @@ __all__ = [
     "SamplerResult",
     "family_sampler",
     "get_sampler",
+    "heun_sde",
     "langevin",
     "langevin_step",
     "sampler_from_config",

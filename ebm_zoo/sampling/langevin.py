@@ -107,7 +107,7 @@ def langevin(
     num_steps,
     step_size: float | tf.Tensor,
     seed: tf.Tensor,
-    noise_scale: float | tf.Tensor = 1.0,
+    noise_scale: float | tf.Tensor | Callable[[tf.Tensor], tf.Tensor] = 1.0,
     max_steps: int | None = None,
     implicit_iters: int = 1,
     solver: str = "fixed_point",
@@ -124,7 +124,9 @@ def langevin(
       num_steps: int or scalar int tensor T (0 allowed); must be <= max_steps.
       step_size: δ.
       seed: [2] int32 stateless seed, identical on every replica.
-      noise_scale: s multiplying the noise; 0 gives noise-free gradient descent on E.
+      noise_scale: s multiplying the noise; 0 gives noise-free gradient descent on E. A callable
+        is evaluated at every step index t (int32 scalar, 0-based) and returns s_t, a scalar or
+        a tensor broadcastable to x0 (a temperature schedule, e.g. Energy Matching's ε(t)).
       max_steps: static bound on T (the loop's `maximum_iterations`); defaults to `num_steps`
         when that is a Python int.
       implicit_iters: J solver iterations per step (wGCN/JKO); 1 with "fixed_point" = ordinary
@@ -146,8 +148,12 @@ def langevin(
         raise ValueError(f"solver must be one of {SOLVERS} ('split' with ref_sigma > 0), got {solver!r}.")
     x0 = tf.convert_to_tensor(x0)
     num_steps = tf.cast(num_steps, tf.int32)
-    use_noise = not (isinstance(noise_scale, (int, float)) and noise_scale == 0)
-    noise_scale = tf.cast(noise_scale, x0.dtype)
+    use_noise = callable(noise_scale) or not (isinstance(noise_scale, (int, float)) and noise_scale == 0)
+    if callable(noise_scale):
+        scale_at = noise_scale
+    else:
+        constant_scale = tf.cast(noise_scale, x0.dtype)
+        scale_at = lambda t: constant_scale  # noqa: E731
     if mask is not None:
         mask = tf.cast(mask, x0.dtype)
 
@@ -155,7 +161,7 @@ def langevin(
         noise = None
         if use_noise:
             z = distribute.global_normal(tf.shape(x), distribute.split_seed(seed, t), x.dtype)
-            noise = noise_scale * z
+            noise = tf.cast(scale_at(t), x.dtype) * z
         x_next, e_start, grad = langevin_step(
             energy_fn,
             x,
