@@ -69,6 +69,10 @@ def families() -> dict[str, Family]:
     """Every registered family {name: Family}, importing each family folder once."""
     global _DISCOVERED
     if not _DISCOVERED:
+        from ebm_zoo.utils import cli
+
+        if cli.tf_logs_quiet():  # a CLI resolving --model: keep TF's load-time lines quiet
+            cli.import_tensorflow_quietly(python_logs=False)
         folder = os.path.dirname(os.path.abspath(__file__))  # ebm_zoo/models/
         for info in sorted(pkgutil.iter_modules([folder]), key=lambda m: m.name):
             if info.ispkg:

@@ -48,13 +48,14 @@ def quiet_startup(argv: list[str] | None = None, *, verbose_is_debug: bool = Tru
     return False
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(python_logs: bool = True) -> None:
     """Imports TensorFlow with the process's stderr (fd 2) sent to /dev/null.
 
     TF's shared libraries log at load time ("All log messages before absl::InitializeLog() ...",
     oneDNN and CUDA-stub notices) before TF_CPP_MIN_LOG_LEVEL is read, so the only way to keep
     them off a user's screen is to silence the file descriptor while the import runs. Errors
-    raised by the import are Python exceptions and still reach the caller.
+    raised by the import are Python exceptions and still reach the caller. `python_logs=False`
+    leaves Python's warnings and loggers as they are (library code, not a tool's start).
     """
     if "tensorflow" in sys.modules:
         return
@@ -70,7 +71,18 @@ def import_tensorflow_quietly() -> None:
             os.close(devnull)
     finally:
         os.close(saved)
-    quiet_python_logs()
+    if python_logs:
+        quiet_python_logs()
+
+
+def tf_logs_quiet() -> bool:
+    """True when TensorFlow's C++ log is asked to be quiet (TF_CPP_MIN_LOG_LEVEL >= 2, as
+    `quiet_startup` and the tests set it): code that is about to import TensorFlow then does so
+    through `import_tensorflow_quietly`, so the load-time lines stay off the screen too."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0")) >= 2
+    except ValueError:
+        return False
 
 
 def quiet_python_logs() -> None:
