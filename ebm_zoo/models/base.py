@@ -108,7 +108,11 @@ class EnergyModel(keras.Model):
     def check(self, images, name: str = "images", any_size: bool = False) -> tf.Tensor:
         """Validates public [0, 1] NHWC input (see ebm_zoo.utils.checks.check_images)."""
         return check_images(
-            images, name=name, channels=self.channels, image_size=None if any_size else self.image_size
+            images,
+            name=name,
+            channels=self.channels,
+            image_size=None if any_size else self.image_size,
+            allow_empty=False,
         )
 
     def check_mask(self, mask, n: int, name: str = "mask") -> tf.Tensor:

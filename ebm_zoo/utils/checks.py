@@ -29,7 +29,7 @@ def check_images(
     image_size: int | tuple[int, int] | None = None,
     value_range: tuple[float, float] | None = (0.0, 1.0),
     tolerance: float = 1e-3,
-    allow_empty: bool = False,
+    allow_empty: bool = True,
 ) -> tf.Tensor:
     """Validates a batch of NHWC images and returns it as a float32 tensor.
 
@@ -41,8 +41,8 @@ def check_images(
       value_range: (low, high) the values must lie in, or None to skip the check.
         Checked only for eager tensors (inside a graph the check is skipped).
       tolerance: slack allowed on the range check.
-      allow_empty: accept a batch of 0 images (refused by default: a public method's empty
-        batch is almost always a bug upstream).
+      allow_empty: accept a batch of 0 images (metrics do); the models' public methods pass
+        False (EnergyModel.check): an empty batch there is almost always a bug upstream.
 
     Raises:
       EbmZooError: None, strings, ragged lists, wrong rank, empty batch, 0-pixel images, wrong
