@@ -189,14 +189,22 @@ def test_quick_run_writes_a_report_with_the_schema(tmp_path):
 
     lines = []
     report = runner.run(
-        ["langevin"], quick=True, rounds=1, only=["torch_fp32"], case_filter=["sampler"], log=lines.append
+        ["langevin"],
+        quick=True,
+        rounds=2,
+        only=["torch_fp32"],
+        case_filter=["sampler"],
+        log=lines.append,
+        tf_env={"TF_ENABLE_ONEDNN_OPTS": "1"},  # a 2nd TF worker (here with TF's default value)
     )
     bench.validate_report(report)
     json.loads(json.dumps(report, default=float))
     (case,) = report["cases"]
-    assert case["order"] == ["ebm_zoo_fp32", "torch_fp32"]
+    ab = "ebm_zoo_fp32@TF_ENABLE_ONEDNN_OPTS=1"
+    assert case["order"] == ["ebm_zoo_fp32", ab, "torch_fp32", "torch_fp32", ab, "ebm_zoo_fp32"]
     rows = {r["variant"]: r for r in case["rows"]}
-    assert rows["torch_fp32"]["same_output"] is True and rows["torch_fp32"]["check_err"] <= bench.TOL_FP32
+    for v in ("torch_fp32", ab):  # copied weights: the same f, ∂f/∂x and update
+        assert rows[v]["same_output"] is True and rows[v]["check_err"] <= bench.TOL_FP32
     assert rows["ebm_zoo_fp32"]["rate"] > 0 and rows["ebm_zoo_fp32"]["cpu_s"] > 0
     assert 0 < rows["ebm_zoo_fp32"]["frac_of_matmul"]
     assert report["machine"]["cpu"]["flags"] and report["machine"]["versions"]["tensorflow"]

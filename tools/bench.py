@@ -3,6 +3,7 @@
     python tools/bench.py --out=bench.json                     # every suite, full sizes
     python tools/bench.py --suites=langevin --quick            # a smoke run (tiny sizes)
     python tools/bench.py --suites=multigrid --variants=torch_cl_fp32,torchebm_fp32
+    python tools/bench.py --suites=langevin --variants=ebm_zoo_fp32 --tf_env=TF_ENABLE_ONEDNN_OPTS=0
 
 Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
 runs in its own worker process with its default thread and OpenMP settings; nothing here sets
@@ -29,6 +30,21 @@ flags.DEFINE_integer("rounds", None, "Interleaved rounds per case (default 5; 2 
 flags.DEFINE_list("variants", None, "Only these variants (ebm_zoo_fp32 is always kept).")
 flags.DEFINE_list("cases", None, "Only cases whose name contains one of these strings.")
 flags.DEFINE_string("out", None, "JSON file for the whole run.")
+flags.DEFINE_list(
+    "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
+)
+flags.DEFINE_list(
+    "torch_env", None, "KEY=VALUE,...: also run the PyTorch variants in a 2nd worker with these (A/B)."
+)
+
+
+def _env(items):
+    if not items:
+        return None
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise app.UsageError(f"--tf_env/--torch_env take KEY=VALUE items, got {bad}.")
+    return dict(i.split("=", 1) for i in items)
 
 
 def main(argv):
@@ -47,6 +63,8 @@ def main(argv):
         case_filter=FLAGS.cases,
         command=" ".join([os.path.basename(sys.executable), *sys.argv]),
         log=lambda s: print(s, flush=True),
+        tf_env=_env(FLAGS.tf_env),
+        torch_env=_env(FLAGS.torch_env),
     )
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:

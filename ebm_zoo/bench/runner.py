@@ -20,12 +20,15 @@ from ebm_zoo.bench.worker import REPLY_PREFIX
 class Worker:
     """A `python -m ebm_zoo.bench.worker <framework>` process spoken to in JSON lines."""
 
-    def __init__(self, framework: str, logdir: str):
+    def __init__(self, framework: str, logdir: str, env: dict | None = None, name: str | None = None):
         self.framework = framework
-        self.log_path = os.path.join(logdir, f"worker_{framework}.log")
+        self.name = name or framework
+        safe = "".join(c if c.isalnum() else "_" for c in self.name)
+        self.log_path = os.path.join(logdir, f"worker_{safe}.log")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ebm_zoo.bench.worker", framework],
+            env={**os.environ, **(env or {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -74,26 +77,39 @@ def run_case(
     if only:
         wanted = {fw: [v for v in vs if v in only or v == bench.OURS] for fw, vs in wanted.items()}
     workdir = tempfile.mkdtemp(prefix="ebm_zoo_bench_")
-    owner, skipped, checks, first, extra = {}, {}, {}, {}, {}
-    for fw in ("tf", "torch"):  # TF first: it writes the net, weights and inputs for PyTorch
+    # owner[row name] = (worker name, the variant's name in that worker). A worker "tf@ENV" /
+    # "torch@ENV" runs the same variants under extra environment variables; its rows are
+    # named "<variant>@ENV".
+    owner, skipped, checks, first, extra, names = {}, {}, {}, {}, {}, []
+    order = sorted(workers, key=lambda w: (w.split("@")[0] != "tf", "@" in w, w))  # TF first
+    for w in order:  # TF first: it writes the net, weights and inputs for PyTorch
+        fw, suffix = w.split("@")[0], w[len(w.split("@")[0]) :]
         vs = wanted.get(fw) or []
         if not vs:
             continue
-        rep = workers[fw].request(
-            {"cmd": "setup", "case": case, "variants": vs, "workdir": workdir, "cpu_flags": cpu_flags}
+        names += [v + suffix for v in vs]
+        rep = workers[w].request(
+            {
+                "cmd": "setup",
+                "case": case,
+                "variants": vs,
+                "workdir": workdir,
+                "cpu_flags": cpu_flags,
+                "tag": w,
+            }
         )
         if "error" in rep:
-            skipped.update({v: f"setup failed: {rep['error']}" for v in vs})
+            skipped.update({v + suffix: f"setup failed: {rep['error']}" for v in vs})
             log(rep.get("traceback", ""))
             continue
-        skipped.update(rep["skipped"])
-        first.update(rep["first_call_s"])
-        owner.update({v: fw for v in rep["ready"]})
-        checks.update(_load_checks(rep["checks_file"]))
+        skipped.update({v + suffix: why for v, why in rep["skipped"].items()})
+        first.update({v + suffix: t for v, t in rep["first_call_s"].items()})
+        owner.update({v + suffix: (w, v) for v in rep["ready"]})
+        checks.update({v + suffix: c for v, c in _load_checks(rep["checks_file"]).items()})
         extra.update(
             {k: v for k, v in rep.items() if k not in ("ready", "skipped", "first_call_s", "checks_file")}
         )
-    ready = [v for vs in wanted.values() for v in vs if v in owner]
+    ready = [v for v in names if v in owner]
 
     # Same function: every variant against ebm_zoo fp32 on the same input and weights.
     ref = checks.get(bench.OURS, {})
@@ -104,12 +120,12 @@ def run_case(
             check_errs[v] = bench.compare_outputs(common, {k: checks[v][k] for k in common})
 
     timing = bench.run_interleaved(
-        lambda v: workers[owner[v]].request({"cmd": "run", "variant": v}), ready, rounds
+        lambda v: workers[owner[v][0]].request({"cmd": "run", "variant": owner[v][1]}), ready, rounds
     )
     rows = []
     for v in ready:
         err = check_errs.get(v)
-        row_extra = {"framework": owner[v], "first_call_s": first.get(v)}
+        row_extra = {"worker": owner[v][0], "first_call_s": first.get(v)}
         if err is not None:
             row_extra["check_err"] = err["max"]
             row_extra["same_output"] = bool(err["max"] <= bench.check_tolerance(v))
@@ -157,8 +173,24 @@ def run_case(
     return record
 
 
-def run(suites, *, quick: bool, rounds: int, only=None, case_filter=None, command=None, log=print) -> dict:
-    """A whole bench run: machine, matmul rate, every case of every suite. Returns the report."""
+def run(
+    suites,
+    *,
+    quick: bool,
+    rounds: int,
+    only=None,
+    case_filter=None,
+    command=None,
+    log=print,
+    tf_env: dict | None = None,
+    torch_env: dict | None = None,
+) -> dict:
+    """A whole bench run: machine, matmul rate, every case of every suite. Returns the report.
+
+    tf_env / torch_env: extra environment variables for a *second* TF / PyTorch worker, whose
+    rows are named "<variant>@KEY=VALUE" (A/B of thread or oneDNN settings inside one
+    interleaved run; the default rows keep the libraries' defaults).
+    """
     info = bench.machine_info()
     report = {
         "schema": bench.SCHEMA,
@@ -177,6 +209,11 @@ def run(suites, *, quick: bool, rounds: int, only=None, case_filter=None, comman
     )
     logdir = tempfile.mkdtemp(prefix="ebm_zoo_bench_logs_")
     workers = {fw: Worker(fw, logdir) for fw in ("tf", "torch")}
+    for fw, env in (("tf", tf_env), ("torch", torch_env)):
+        if env:
+            name = fw + "@" + ",".join(f"{k}={v}" for k, v in env.items())
+            workers[name] = Worker(fw, logdir, env=env, name=name)
+    report["extra_env"] = {"tf": tf_env or {}, "torch": torch_env or {}}
     try:
         sizes = (256, 512) if quick else (512, 1024, 1536, 2048)
         report["matmul"] = workers["tf"].request({"cmd": "matmul", "sizes": list(sizes)})

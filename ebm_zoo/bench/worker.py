@@ -61,7 +61,8 @@ def main(framework: str) -> None:
                     fns[v] = fn
                     for k, a in (check or {}).items():
                         checks[f"{v}/{k}"] = np.asarray(a, np.float32)
-                path = os.path.join(cmd["workdir"], f"checks_{framework}.npz")
+                tag = "".join(c if c.isalnum() else "_" for c in cmd.get("tag", framework))
+                path = os.path.join(cmd["workdir"], f"checks_{tag}.npz")
                 np.savez(path, **checks)
                 extra = {k: v for k, v in res.items() if k not in ("variants", "skipped")}
                 _reply(
