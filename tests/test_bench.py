@@ -209,3 +209,22 @@ def test_quick_run_writes_a_report_with_the_schema(tmp_path):
     assert 0 < rows["ebm_zoo_fp32"]["frac_of_matmul"]
     assert report["machine"]["cpu"]["flags"] and report["machine"]["versions"]["tensorflow"]
     assert any("ratio ebm_zoo_fp32 / best competitor (torch_fp32)" in line for line in lines)
+
+
+def test_nets_output_float32_under_mixed_bfloat16_and_follow_a_plain_policy():
+    """The ebm_zoo_bf16 rows need float32 scores; float64 gradient checks need float64 ones."""
+    import keras
+
+    from ebm_zoo.nets.convnets import EnergyConvNet
+    from ebm_zoo.nets.multigrid_nets import make_energy_net
+
+    before = keras.mixed_precision.global_policy().name
+    try:
+        for policy, want in (("mixed_bfloat16", tf.float32), ("float64", tf.float64)):
+            keras.mixed_precision.set_global_policy(policy)
+            x = tf.zeros([2, 8, 8, 3], want)
+            f = EnergyConvNet(layers=[[4, 3, 2]], top="dense")(x)
+            g = make_energy_net(8, 3, width=0.1)(x)
+            assert f.dtype == want and g.dtype == want, (policy, f.dtype, g.dtype)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
