@@ -48,31 +48,29 @@ from ebm_zoo.bench import short_error
 TF_VARIANTS = ("ebm_zoo_fp32", "ebm_zoo_bf16")
 TORCH_VARIANTS = ("torch_fp32", "torch_cl_fp32", "torch_compile_fp32", "torch_bf16", "torchebm_fp32")
 
-SHORT_RUN_MODEL = dict(
-    family="short_run",
-    image_size=32,
-    channels=3,
-    seed=0,
-    mode="object",
-    # The short-run net of Nijkamp et al. 2019 (CIFAR-10): 3×3 s1 → 4×4 s2 ×3, 64 → 512 filters,
-    # then the 4×4×512 map to one score (a Dense here = their 4×4 valid conv), LeakyReLU 0.2.
-    layers=[[64, 3, 1], [128, 4, 2], [256, 4, 2], [512, 4, 2]],
-    activation="leaky_relu",
-    step_size=math.sqrt(2.0),
-    noise_scale=0.005 / math.sqrt(2.0),
-    clip_pixels=True,
-    optimizer="adam",
-    learning_rate=1e-4,
-    momentum=0.9,
-    grad_norm_by_filters=False,
-    grad_clip=0.0,
-    replay_capacity=0,
-)
+
+def short_run_model(batch: int, steps: int) -> dict:
+    """The short-run model of `configs/short_run_digits.py` (its net: 32 3×3 s1 → 64 4×4 s2 →
+    128 4×4 s2, swish, Dense top; δ = √2, noise 0.005, clip to [−1, 1], Adam 1e-4) at 32×32×3,
+    without replay buffer, with `batch` chains of `steps` steps."""
+    from ebm_zoo.configs import short_run_digits
+
+    model = dict(short_run_digits.get_config().model)
+    model.update(
+        image_size=32,
+        channels=3,
+        synth_size=32,
+        num_chains=batch,
+        num_steps=steps,
+        sample_steps=steps,
+        replay_capacity=0,
+    )
+    return model
 
 
 def cases(quick: bool) -> list[dict]:
     batch, steps = (4, 2) if quick else (64, 60)
-    model = dict(SHORT_RUN_MODEL, num_chains=batch, num_steps=steps)
+    model = short_run_model(batch, steps)
     base = dict(suite="langevin", net="shortrun32x3", kind="short_run", model=model, batch=batch, steps=steps)
     return [
         dict(base, case="shortrun32x3/sampler", task="sampler"),
