@@ -208,6 +208,8 @@ def test_quick_run_writes_a_report_with_the_schema(tmp_path):
     assert rows["ebm_zoo_fp32"]["rate"] > 0 and rows["ebm_zoo_fp32"]["cpu_s"] > 0
     assert 0 < rows["ebm_zoo_fp32"]["frac_of_matmul"]
     assert report["machine"]["cpu"]["flags"] and report["machine"]["versions"]["tensorflow"]
+    threads = report["machine"]["threads"]
+    assert threads["torch"]["num_threads"] >= 1 and "intra_op_parallelism_threads" in threads["tf"]
     assert any("ratio ebm_zoo_fp32 / best competitor (torch_fp32)" in line for line in lines)
 
 

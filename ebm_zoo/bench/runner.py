@@ -215,6 +215,25 @@ def run(
             workers[name] = Worker(fw, logdir, env=env, name=name)
     report["extra_env"] = {"tf": tf_env or {}, "torch": torch_env or {}}
     try:
+        info["threads"] = {name: w.request({"cmd": "info"}) for name, w in workers.items()}
+        log(
+            "threads: "
+            + "; ".join(
+                f"{n}: "
+                + ", ".join(
+                    f"{k}={v}"
+                    for k, v in t.items()
+                    if k
+                    in (
+                        "intra_op_parallelism_threads",
+                        "inter_op_parallelism_threads",
+                        "num_threads",
+                        "num_interop_threads",
+                    )
+                )
+                for n, t in info["threads"].items()
+            )
+        )
         sizes = (256, 512) if quick else (512, 1024, 1536, 2048)
         report["matmul"] = workers["tf"].request({"cmd": "matmul", "sizes": list(sizes)})
         mm = report["matmul"]

@@ -3,6 +3,7 @@
     python -m ebm_zoo.bench.worker tf|torch
 
 Commands (one JSON object per line; each answered by one line starting with `REPLY_PREFIX`):
+- {"cmd": "info"}                            → the thread settings the library runs with
 - {"cmd": "matmul", "sizes": [...]}          → `ebm_zoo.bench.matmul_rate` (TF worker only)
 - {"cmd": "setup", "case": {...}, "variants": [...], "workdir": path, "cpu_flags": {...}}
   → builds the case's variants with `<suite module>.setup(framework, case, variants, workdir,
@@ -31,6 +32,25 @@ def _reply(obj) -> None:
     sys.stdout.flush()
 
 
+def thread_info(framework: str) -> dict:
+    """The thread settings the library actually runs with (no setting is changed here)."""
+    if framework == "tf":
+        import tensorflow as tf
+
+        return {
+            "intra_op_parallelism_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_parallelism_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "note": "0 = TF's default (one thread per core)",
+        }
+    import torch
+
+    return {
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+        "parallel_info": torch.__config__.parallel_info().splitlines()[:8],
+    }
+
+
 def main(framework: str) -> None:
     import numpy as np
 
@@ -43,7 +63,9 @@ def main(framework: str) -> None:
             if cmd["cmd"] == "quit":
                 _reply({"ok": True})
                 return
-            if cmd["cmd"] == "matmul":
+            if cmd["cmd"] == "info":
+                _reply(thread_info(framework))
+            elif cmd["cmd"] == "matmul":
                 _reply(bench.matmul_rate(cmd["sizes"], cmd.get("repeats", 3)))
             elif cmd["cmd"] == "setup":
                 fns.clear()
