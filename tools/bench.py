@@ -30,6 +30,7 @@ flags.DEFINE_integer("rounds", None, "Interleaved rounds per case (default 5; 2 
 flags.DEFINE_list("variants", None, "Only these variants (ebm_zoo_fp32 is always kept).")
 flags.DEFINE_list("cases", None, "Only cases whose name contains one of these strings.")
 flags.DEFINE_string("out", None, "JSON file for the whole run.")
+flags.DEFINE_integer("steps", None, "T per call of every sampler case instead of the suite's (A/Bs).")
 flags.DEFINE_list(
     "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
 )
@@ -65,6 +66,7 @@ def main(argv):
         log=lambda s: print(s, flush=True),
         tf_env=_env(FLAGS.tf_env),
         torch_env=_env(FLAGS.torch_env),
+        sampler_steps=FLAGS.steps,
     )
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:

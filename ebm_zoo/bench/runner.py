@@ -184,12 +184,15 @@ def run(
     log=print,
     tf_env: dict | None = None,
     torch_env: dict | None = None,
+    sampler_steps: int | None = None,
 ) -> dict:
     """A whole bench run: machine, matmul rate, every case of every suite. Returns the report.
 
     tf_env / torch_env: extra environment variables for a *second* TF / PyTorch worker, whose
     rows are named "<variant>@KEY=VALUE" (A/B of thread or oneDNN settings inside one
     interleaved run; the default rows keep the libraries' defaults).
+    sampler_steps: T per call of every sampler case instead of the suite's (cheaper A/Bs at the
+    full batch; every variant still runs the same T).
     """
     info = bench.machine_info()
     report = {
@@ -198,6 +201,7 @@ def run(
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "rounds": rounds,
+        "sampler_steps": sampler_steps,
         "machine": info,
         "cases": [],
     }
@@ -247,6 +251,8 @@ def run(
             for case in module.cases(quick):
                 if case_filter and not any(s in case["case"] for s in case_filter):
                     continue
+                if sampler_steps and case["task"] == "sampler":
+                    case = dict(case, steps=int(sampler_steps))
                 report["cases"].append(
                     run_case(
                         case,
