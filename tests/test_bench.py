@@ -230,3 +230,14 @@ def test_nets_output_float32_under_mixed_bfloat16_and_follow_a_plain_policy():
             assert f.dtype == want and g.dtype == want, (policy, f.dtype, g.dtype)
     finally:
         keras.mixed_precision.set_global_policy(before)
+
+
+def test_bf16_rows_are_skipped_with_the_reason_on_a_cpu_without_bf16(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    case = bench_langevin.cases(quick=True)[0]
+    no_bf16 = {f: False for f in bench.RELEVANT_FLAGS}
+    tf_side = bench_langevin.setup("tf", case, ["ebm_zoo_fp32", "ebm_zoo_bf16"], str(tmp_path), no_bf16)
+    pt_side = bench_langevin.setup("torch", case, ["torch_fp32", "torch_bf16"], str(tmp_path), no_bf16)
+    assert set(tf_side["variants"]) == {"ebm_zoo_fp32"} and set(pt_side["variants"]) == {"torch_fp32"}
+    for res, v in ((tf_side, "ebm_zoo_bf16"), (pt_side, "torch_bf16")):
+        assert "AVX512_BF16" in res["skipped"][v]

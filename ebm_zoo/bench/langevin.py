@@ -592,4 +592,11 @@ def setup(framework: str, case: dict, variants, workdir: str, cpu_flags: dict) -
             "variants": {},
             "skipped": {v: "no PyTorch twin of this training iteration" for v in variants},
         }
-    return torch_setup(case, variants, spec, arrays, inputs)
+    from ebm_zoo.bench import has_bf16
+
+    skipped = {}
+    if not has_bf16(cpu_flags):
+        skipped = {v: "the CPU has neither AVX512_BF16 nor AMX-BF16" for v in variants if "bf16" in v}
+    res = torch_setup(case, [v for v in variants if v not in skipped], spec, arrays, inputs)
+    res["skipped"].update(skipped)
+    return res
