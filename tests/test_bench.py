@@ -1,93 +1,243 @@
-"""The "langevin" benchmark suite: the PyTorch twin computes TF's function; rows are well formed.
+"""The fair bench (tools/bench.py): interleaving, copied weights, ratios, the JSON schema.
 
-No timing is asserted here (performance is measured by tools/bench.py, not in tests).
+No timing is asserted here: performance is measured by tools/bench.py, not in tests.
 """
+
+import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from ebm_zoo import bench
+from ebm_zoo.bench import ggcn as bench_ggcn
 from ebm_zoo.bench import langevin as bench_langevin
-
-ROW_KEYS = {"name", "batch", "steps", "median_s", "steps_per_s", "gflops", "frac_of_matmul"}
-
-
-def _tf_score_and_grad(net, x):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        f = net(x)
-        total = tf.reduce_sum(f)
-    return f.numpy(), tape.gradient(total, x).numpy()
+from ebm_zoo.bench import multigrid as bench_multigrid
 
 
-@pytest.mark.parametrize("key", list(bench_langevin.CONFIGS))
-def test_torch_net_equals_tf_net_with_copied_weights(key):
-    torch = pytest.importorskip(
-        "torch", reason="PyTorch is not installed; the TF/PyTorch comparison is skipped"
+# ------------------------------------------------------------------------------------------
+# Interleaving.
+def test_interleaved_order_alternates_direction_every_round():
+    assert bench.interleaved_order(["a", "b"], 4) == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    order = bench.interleaved_order(["a", "b", "c"], 3)
+    assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+
+
+def test_run_interleaved_calls_in_that_order_and_keeps_samples_per_variant():
+    calls = []
+
+    def fake_call(v):
+        calls.append(v)
+        return {"wall": {"a": 1.0, "b": 2.0}[v], "cpu": 0.5}
+
+    res = bench.run_interleaved(fake_call, ["a", "b"], 3)
+    assert calls == ["a", "b", "b", "a", "a", "b"] == res["order"]
+    assert [s["wall"] for s in res["samples"]["b"]] == [2.0, 2.0, 2.0]
+    assert all("load1" in s for s in res["samples"]["a"])
+    # Round by round, b takes twice as long as a.
+    assert bench.paired_ratio(res["samples"]["a"], res["samples"]["b"]) == pytest.approx(2.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Ratios: always printed, whoever wins.
+def _rows(ours_wall, others):
+    samples = lambda w: [{"wall": w, "cpu": w, "load1": 1.0}] * 3  # noqa: E731
+    rows = [
+        bench.make_row(
+            "ebm_zoo_fp32", samples(ours_wall), task="sampler", steps=10, step_flops=None, matmul_gflops=None
+        )
+    ]
+    for v, w in others.items():
+        rows.append(
+            bench.make_row(v, samples(w), task="sampler", steps=10, step_flops=None, matmul_gflops=None)
+        )
+    return rows
+
+
+@pytest.mark.parametrize("ours_wall,expected", [(1.0, 2.0), (4.0, 0.5)])
+def test_ratio_against_best_competitor_is_printed_whoever_wins(ours_wall, expected):
+    # Best competitor: torch_cl_fp32 at 2.0 s per call; bf16 rows are not fp32 competitors.
+    rows = _rows(
+        ours_wall, {"torch_fp32": 3.0, "torch_cl_fp32": 2.0, "torch_bf16": 0.1, "torchebm_fp32": 5.0}
     )
-    d = bench_langevin.build_descriptor(bench_langevin.CONFIGS[key]["model"])
-    net = bench_langevin.make_torch_net(d.layer_spec, d.channels, d.image_size, d.net.top, d.activation)
-    bench_langevin.copy_tf_weights(d.net, net)
+    summary = bench.ratio_summary(rows)
+    assert summary["best_competitor"] == "torch_cl_fp32"
+    assert summary["vs_best"] == pytest.approx(expected)
+    assert summary["vs"]["torchebm_fp32"] == pytest.approx(5.0 / ours_wall)
+    line = bench.format_ratio(summary)
+    assert f"{expected:.3f}" in line and "torch_cl_fp32" in line
+    assert ("ebm_zoo faster" in line) == (expected > 1)
 
-    # Internal pixel scale (centred 8-bit values), as in the sampler.
-    x = np.random.default_rng(0).uniform(-127.5, 127.5, (3, d.image_size, d.image_size, d.channels))
-    x = x.astype(np.float32)
-    f_tf, g_tf = _tf_score_and_grad(d.net, x)
 
+def test_ratio_excludes_rows_whose_output_check_failed_and_says_when_none_is_left():
+    rows = _rows(1.0, {"torch_fp32": 0.5})
+    rows[1]["same_output"] = False
+    summary = bench.ratio_summary(rows)
+    assert summary["vs_best"] is None
+    assert "n/a" in bench.format_ratio(summary)
+
+
+def test_compare_outputs_is_relative_to_the_reference_scale():
+    ref = {"f": np.array([100.0, -50.0])}
+    assert bench.compare_outputs(ref, {"f": np.array([100.0005, -50.0])})["max"] == pytest.approx(5e-6)
+    assert bench.compare_outputs(ref, {"f": np.array([1.0])})["f"] == float("inf")
+    # Large outputs: the 99th percentile ignores a few isolated elements (kink flips), not more.
+    g = np.linspace(-1.0, 1.0, 1000)
+    few, many = g.copy(), g.copy()
+    few[:5] += 0.1
+    many[:50] += 0.1
+    assert bench.compare_outputs({"g": g}, {"g": few})["max"] < 1e-12
+    assert bench.compare_outputs({"g": g}, {"g": few})["g_max"] == pytest.approx(0.1)
+    assert bench.compare_outputs({"g": g}, {"g": many})["max"] == pytest.approx(0.1)
+
+
+# ------------------------------------------------------------------------------------------
+# Copied weights: every twin computes the TF net's f and ∂f/∂x (to 1e-5 of the max).
+def _net_cases():
+    out = []
+    for module in (bench_langevin, bench_multigrid, bench_ggcn):
+        seen = set()
+        for case in module.cases(quick=True):
+            if case["net"] not in seen:
+                seen.add(case["net"])
+                out.append(pytest.param(case, id=case["net"]))
+    return out
+
+
+@pytest.mark.parametrize("case", _net_cases())
+def test_torch_twin_equals_tf_net_with_copied_weights(case):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; the twin is not checked")
+    hooks = bench_langevin._kind(case)
+    model = bench_langevin._build(case["model"], bf16=False)
+    size, ch = case["model"]["image_size"], case["model"]["channels"]
+    ops, arrays = bench_langevin.describe_keras_net(hooks["net"](model), size, ch)
+    twin = bench_langevin.make_torch_net(ops, arrays)
+    lo, hi = hooks["x_range"]
+    x = np.random.default_rng(1).uniform(lo, hi, (3, size, size, ch)).astype(np.float32)
+
+    @tf.function
+    def score_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            f = hooks["score"](model, x)
+            total = tf.reduce_sum(f)
+        return f, tape.gradient(total, x)
+
+    f_tf, g_tf = (t.numpy() for t in score_and_grad(tf.constant(x)))
     x_pt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
-    f_pt = net(x_pt)
+    f_pt = twin(x_pt)
     (g_pt,) = torch.autograd.grad(f_pt.sum(), x_pt)
-    f_pt = f_pt.detach().numpy()
-    g_pt = g_pt.numpy().transpose(0, 2, 3, 1)
-
-    assert f_pt.shape == f_tf.shape
-    np.testing.assert_allclose(f_pt, f_tf, rtol=1e-4, atol=1e-4 * np.abs(f_tf).max())
-    np.testing.assert_allclose(g_pt, g_tf, rtol=1e-4, atol=1e-4 * np.abs(g_tf).max())
-
-
-def test_torch_langevin_matches_tf_step_without_noise():
-    """One noise-free step of the PyTorch update equals the descriptor's TF step."""
-    torch = pytest.importorskip(
-        "torch", reason="PyTorch is not installed; the TF/PyTorch comparison is skipped"
-    )
-    d = bench_langevin.build_descriptor(bench_langevin.CONFIGS["texture64x1"]["model"])
-    net = bench_langevin.make_torch_net(d.layer_spec, d.channels, d.image_size, d.net.top, d.activation)
-    bench_langevin.copy_tf_weights(d.net, net)
-    x0 = bench_langevin.tf_initial_state(d, 2)
-    x_tf = d.run_langevin(x0, tf.constant([0, 0]), num_steps=1, noise_scale=0.0).samples.numpy()
-
-    x_pt = torch.from_numpy(np.ascontiguousarray(x0.numpy().transpose(0, 3, 1, 2)))
-    x_pt = bench_langevin.torch_langevin(
-        net, x_pt, 1, d.step_size, d.ref_sigma, d._clip(), torch.Generator(), noise_scale=0.0
-    )
-    x_next = x_pt.numpy().transpose(0, 2, 3, 1)
-    np.testing.assert_allclose(x_next, x_tf, rtol=1e-4, atol=1e-3)
+    got = {"f": f_pt.detach().numpy(), "grad": g_pt.numpy().transpose(0, 2, 3, 1)}
+    errs = bench.compare_outputs({"f": f_tf, "grad": g_tf}, got)
+    assert errs["max"] <= bench.TOL_FP32, errs
+    # The check can fail: a twin with its top layer's weights 1 % off is far off.
+    arrays_bad = dict(arrays)
+    last = [k for k in arrays if k.endswith("/w")][-1]
+    arrays_bad[last] = arrays[last] * 1.01
+    bad = bench_langevin.make_torch_net(ops, arrays_bad)(x_pt).detach().numpy()
+    assert bench.compare_outputs({"f": f_tf}, {"f": bad})["max"] > 100 * bench.TOL_FP32
 
 
-def test_step_flops_counts_forward_and_input_gradient():
-    # One 3×3 'same' conv, 1 → 2 channels on 4×4, then the 1×1 "sum" top:
-    # MACs = 4·4·2·9·1 + 4·4·2 = 320; a step is 2 passes × 2 FLOPs per MAC × batch.
-    assert bench_langevin.forward_macs([[2, 3, 1]], 4, 1, "sum") == 320
-    assert bench_langevin.step_flops([[2, 3, 1]], 4, 1, "sum", batch=5) == 4 * 5 * 320
+def test_torch_update_matches_the_model_step_without_noise():
+    """One noise-free step of the twin's update equals `MultiGrid.run_sampler`'s."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; the twin is not checked")
+    case = bench_multigrid.cases(quick=True)[0]
+    hooks = bench_langevin._kind(case)
+    model = bench_langevin._build(case["model"], bf16=False)
+    ops, arrays = bench_langevin.describe_keras_net(hooks["net"](model), 64, 3)
+    twin = bench_langevin.make_torch_net(ops, arrays)
+    x = np.random.default_rng(2).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
+    upd = dict(hooks["update"], tau=5e4)  # a step that moves pixels visibly
+    model.step_size = float(np.sqrt(2 * 5e4))
+    x_tf = hooks["sampler"](model, tf.constant(x), tf.constant([0, 0]), 1).numpy()
+    x_pt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    twin.requires_grad_(False)
+    out = bench_langevin.torch_update(twin, x_pt, 1, upd, None).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(x_tf - x).max() > 1.0  # the step did move the chains
+    np.testing.assert_allclose(out, x_tf, atol=1e-5 * 255)
+
+
+def test_forward_macs_and_same_padding():
     # TF 'same' padding of a stride-2 5×5 conv on 64 pixels: 3 pixels, 1 before and 2 after.
     assert bench_langevin.same_padding(64, 5, 2) == (32, 1, 2)
+    ops = [{"op": "conv", "name": "c", "stride": 1, "pad": [1, 1]}, {"op": "dense", "name": "d"}]
+    arrays = {"c/w": np.zeros((2, 1, 3, 3)), "d/w": np.zeros((1, 32))}
+    # 4·4·2·1·9 conv MACs + 32 Dense MACs
+    assert bench_langevin.forward_macs(ops, arrays, 4) == 288 + 32
 
 
-def test_quick_run_returns_rows_with_expected_keys():
-    rows = bench_langevin.run(quick=True, matmul_gflops=100.0)
-    timed = [r for r in rows if "median_s" in r]
-    ratios = [r for r in rows if "ratio" in r]
-    names = {r["name"].split("/", 1)[1] for r in timed}
-    assert {"tf_compiled", "tf_eager"} <= names
-    for r in timed:
-        assert ROW_KEYS <= set(r), r
-        assert r["median_s"] > 0 and r["steps_per_s"] > 0 and r["gflops"] > 0
-    ratio_names = {r["name"].split("/", 1)[1] for r in ratios}
-    assert "compiled_vs_eager" in ratio_names
+# ------------------------------------------------------------------------------------------
+# Machine description and the JSON schema.
+def test_cpu_description_names_the_model_and_the_bf16_flags():
+    cpu = bench.cpu_description()
+    assert cpu["model_name"]
+    assert set(bench.RELEVANT_FLAGS) == set(cpu["flags"])
+    assert bench.has_bf16({"amx_bf16": True}) and not bench.has_bf16({"avx512f": True})
+
+
+def test_validate_report_rejects_a_missing_key():
+    report = {k: None for k in bench.REPORT_KEYS}
+    report.update(machine={"cpu": {"model_name": "x", "flags": {}}}, cases=[{"case": "c"}])
+    with pytest.raises(ValueError, match="misses"):
+        bench.validate_report(report)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_report_with_the_schema(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    from ebm_zoo.bench import runner
+
+    lines = []
+    report = runner.run(
+        ["langevin"],
+        quick=True,
+        rounds=2,
+        only=["torch_fp32"],
+        case_filter=["sampler"],
+        log=lines.append,
+        tf_env={"TF_ENABLE_ONEDNN_OPTS": "1"},  # a 2nd TF worker (here with TF's default value)
+    )
+    bench.validate_report(report)
+    json.loads(json.dumps(report, default=float))
+    (case,) = report["cases"]
+    ab = "ebm_zoo_fp32@TF_ENABLE_ONEDNN_OPTS=1"
+    assert case["order"] == ["ebm_zoo_fp32", ab, "torch_fp32", "torch_fp32", ab, "ebm_zoo_fp32"]
+    rows = {r["variant"]: r for r in case["rows"]}
+    for v in ("torch_fp32", ab):  # copied weights: the same f, ∂f/∂x and update
+        assert rows[v]["same_output"] is True and rows[v]["check_err"] <= bench.TOL_FP32
+    assert rows["ebm_zoo_fp32"]["rate"] > 0 and rows["ebm_zoo_fp32"]["cpu_s"] > 0
+    assert 0 < rows["ebm_zoo_fp32"]["frac_of_matmul"]
+    assert report["machine"]["cpu"]["flags"] and report["machine"]["versions"]["tensorflow"]
+    threads = report["machine"]["threads"]
+    assert threads["torch"]["num_threads"] >= 1 and "intra_op_parallelism_threads" in threads["tf"]
+    assert any("ratio ebm_zoo_fp32 / best competitor (torch_fp32)" in line for line in lines)
+
+
+def test_nets_output_float32_under_mixed_bfloat16_and_follow_a_plain_policy():
+    """The ebm_zoo_bf16 rows need float32 scores; float64 gradient checks need float64 ones."""
+    import keras
+
+    from ebm_zoo.nets.convnets import EnergyConvNet
+    from ebm_zoo.nets.multigrid_nets import make_energy_net
+
+    before = keras.mixed_precision.global_policy().name
     try:
-        import torch  # noqa: F401
-    except ImportError:
-        assert all("skipped" in r for r in rows if "torch" in r["name"] and "ratio" not in r)
-    else:
-        assert "tf_vs_torch" in ratio_names
+        for policy, want in (("mixed_bfloat16", tf.float32), ("float64", tf.float64)):
+            keras.mixed_precision.set_global_policy(policy)
+            x = tf.zeros([2, 8, 8, 3], want)
+            f = EnergyConvNet(layers=[[4, 3, 2]], top="dense")(x)
+            g = make_energy_net(8, 3, width=0.1)(x)
+            assert f.dtype == want and g.dtype == want, (policy, f.dtype, g.dtype)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def test_bf16_rows_are_skipped_with_the_reason_on_a_cpu_without_bf16(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    case = bench_langevin.cases(quick=True)[0]
+    no_bf16 = {f: False for f in bench.RELEVANT_FLAGS}
+    tf_side = bench_langevin.setup("tf", case, ["ebm_zoo_fp32", "ebm_zoo_bf16"], str(tmp_path), no_bf16)
+    pt_side = bench_langevin.setup("torch", case, ["torch_fp32", "torch_bf16"], str(tmp_path), no_bf16)
+    assert set(tf_side["variants"]) == {"ebm_zoo_fp32"} and set(pt_side["variants"]) == {"torch_fp32"}
+    for res, v in ((tf_side, "ebm_zoo_bf16"), (pt_side, "torch_bf16")):
+        assert "AVX512_BF16" in res["skipped"][v]

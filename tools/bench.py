@@ -1,75 +1,78 @@
-"""Benchmarks: medians and ratios from one run, with the machine named.
+"""The fair bench: ebm_zoo against PyTorch variants and TorchEBM, interleaved, one JSON per run.
 
-    python tools/bench.py                       # every suite
-    python tools/bench.py --suites=langevin,vapo --quick
-    python tools/bench.py --out=bench.json
+    python tools/bench.py --out=bench.json                     # every suite, full sizes
+    python tools/bench.py --suites=langevin --quick            # a smoke run (tiny sizes)
+    python tools/bench.py --suites=multigrid --variants=torch_cl_fp32,torchebm_fp32
+    python tools/bench.py --suites=langevin --variants=ebm_zoo_fp32 --tf_env=TF_ENABLE_ONEDNN_OPTS=0
 
-Never used from tests: performance is measured here, not asserted in timed tests.
+Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
+runs in its own worker process with its default thread and OpenMP settings; nothing here sets
+them. Performance is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
+import sys
 
-# PyTorch's OpenMP threads spin-wait for each other by default, which collapses its throughput
-# whenever a core is shared (measured 7-13x slower here). TF does not use OpenMP. Must be set
-# before torch is imported (machine_info imports it for its version).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from ebm_zoo.utils import cli  # noqa: E402
-
-if not cli.quiet_startup():
-    cli.import_tensorflow_quietly()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
 from ebm_zoo import bench  # noqa: E402
+from ebm_zoo.bench import runner  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("suites", list(bench.SUITES), f"Suites to run, from: {', '.join(bench.SUITES)}.")
-flags.DEFINE_bool("quick", False, "Smaller sizes and fewer repeats (a smoke run).")
-flags.DEFINE_string("out", None, "Optional JSON file for all rows.")
+flags.DEFINE_bool("quick", False, "Tiny sizes and 2 rounds (a smoke run; what the tests use).")
+flags.DEFINE_integer("rounds", None, "Interleaved rounds per case (default 5; 2 with --quick).")
+flags.DEFINE_list("variants", None, "Only these variants (ebm_zoo_fp32 is always kept).")
+flags.DEFINE_list("cases", None, "Only cases whose name contains one of these strings.")
+flags.DEFINE_string("out", None, "JSON file for the whole run.")
+flags.DEFINE_integer("steps", None, "T per call of every sampler case instead of the suite's (A/Bs).")
+flags.DEFINE_list(
+    "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
+)
+flags.DEFINE_list(
+    "torch_env", None, "KEY=VALUE,...: also run the PyTorch variants in a 2nd worker with these (A/B)."
+)
 
 
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+def _env(items):
+    if not items:
+        return None
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise app.UsageError(f"--tf_env/--torch_env take KEY=VALUE items, got {bad}.")
+    return dict(i.split("=", 1) for i in items)
 
 
 def main(argv):
     del argv
     unknown = [s for s in FLAGS.suites if s not in bench.SUITES]
-    if not FLAGS.suites:
-        raise app.UsageError(f"--suites is empty; valid: {', '.join(bench.SUITES)}.")
-    if FLAGS.out:
-        from ebm_zoo.utils import checks
-
-        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
     if unknown:
         raise app.UsageError(f"Unknown suite(s) {unknown}; valid: {', '.join(bench.SUITES)}.")
-    info = bench.machine_info()
-    info["matmul_gflops"] = bench.matmul_gflops(1024 if FLAGS.quick else 2048)
-    print("machine: " + ", ".join(f"{k}={_fmt(v)}" for k, v in info.items()))
-    report = {"machine": info, "rows": []}
-    for name in FLAGS.suites:
-        try:
-            module = importlib.import_module(bench.SUITES[name])
-        except ModuleNotFoundError as e:
-            print(f"[{name}] not available in this checkout ({e}); skipped")
-            continue
-        print(f"\n== {name}", flush=True)
-        for row in module.run(quick=FLAGS.quick, matmul_gflops=info["matmul_gflops"]):
-            row = {"suite": name, **row}
-            report["rows"].append(row)
-            print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "suite"), flush=True)
+    rounds = FLAGS.rounds or (2 if FLAGS.quick else 5)
+    if rounds < 1:
+        raise app.UsageError(f"--rounds must be >= 1, got {rounds}.")
+    report = runner.run(
+        FLAGS.suites,
+        quick=FLAGS.quick,
+        rounds=rounds,
+        only=FLAGS.variants,
+        case_filter=FLAGS.cases,
+        command=" ".join([os.path.basename(sys.executable), *sys.argv]),
+        log=lambda s: print(s, flush=True),
+        tf_env=_env(FLAGS.tf_env),
+        torch_env=_env(FLAGS.torch_env),
+        sampler_steps=FLAGS.steps,
+    )
     if FLAGS.out:
-        from ebm_zoo.utils import atomic
-
-        atomic.write_json(FLAGS.out, report, indent=2, default=str)
+        with open(FLAGS.out, "w") as f:
+            json.dump(report, f, indent=1, default=float)
         print(f"\nwrote {FLAGS.out}")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    app.run(main)

@@ -1,192 +1,183 @@
-r"""Suite "langevin": Langevin steps per second of the descriptor's sampler, TF vs PyTorch.
+r"""Suite "langevin": the short-run 32×32×3 net; and the energy-net machinery of every ConvNet suite.
 
-For each model config (a texture and an object descriptor, below) and batch, T steps of
+An energy-net case pits an ebm_zoo model's own compiled sampler (or `train_step`) against the
+same network and update in PyTorch, with weights copied from TF. All ConvNet samplers benched
+here are one update rule,
 
-    x ← clip(x − (δ²/2)·(x/σ² − ∂f/∂x) + δ·z),        z ~ N(0, I)
+    kick = x + δ·s·z,   y ← x;  J times:  y ← clip(shrink · (kick + τ·∂f/∂x(y))),   x ← y
 
-are timed as:
+with τ = δ²/2 and shrink = 1 / (1 + τ/σ²) (1 without a Gaussian reference term):
+- short-run (Nijkamp et al. 2019): J = 1, no reference, s = noise_scale, clip to [−1, 1];
+- multi-grid official: J = 1, no reference, s = 0, clip to [0, 255];
+- GGCN / wGCN split solver: J implicit iterations, reference σ, no clip.
 
-- ``tf_compiled``: `Descriptor.run_langevin` inside one `tf.function` (a `tf.while_loop`);
-- ``tf_step_fn``:  one step in a `tf.function`, called T times from Python (separates the
-  while_loop from the per-call dispatch);
-- ``tf_eager``:    T eager `GradientTape` steps from Python (no `tf.function`);
-- ``tf_xla``:      the ``tf_compiled`` function with `jit_compile=True`;
-- ``torch``:       the same network in PyTorch (weights copied from TF, TF's asymmetric 'same'
-  padding reproduced exactly) and the same update, `torch.autograd.grad` per step, with
-  `torch.set_num_threads` = the cores TF uses; ``torch_cl`` is the same in channels-last layout.
+Variants (row names):
+- ``ebm_zoo_fp32``: the model's method (`run_langevin`, `run_sampler`, `flow`, `train_step`) in
+  one `tf.function` (a `tf.while_loop` of T steps);
+- ``ebm_zoo_bf16``: the same model built under `keras.mixed_precision` "mixed_bfloat16"
+  (only where the CPU has AVX512_BF16 / AMX-BF16);
+- ``torch_fp32``: the PyTorch twin (NCHW), `torch.autograd.grad` per step, weights frozen while
+  sampling (only ∂f/∂x is computed, as TF's graph prunes the weight gradient);
+- ``torch_cl_fp32``: the twin and the chains in channels-last memory format;
+- ``torch_compile_fp32``: `torch.compile(net)` (inductor) inside the same loop;
+- ``torch_bf16``: the twin under `torch.autocast("cpu", torch.bfloat16)` (channels-last);
+- ``torchebm_fp32``: TorchEBM's `LangevinDynamics` (sampler) and `ContrastiveDivergence`
+  (training) on the twin wrapped as a `torchebm.core.BaseModel` with E(x) = −f(x) (+ ‖x‖²/2σ²).
 
-FLOP counting rule (analytic, per step): a Langevin step needs the forward pass and the backward
-pass to the *input* only (no weight gradients). The input gradient of a convolution is a
-transposed convolution with the same multiply-adds as the forward one, so
+The twin reproduces TF's 'same' padding exactly (TF pads the odd pixel of an odd total padding
+after: an explicit `F.pad` before an unpadded conv, an extra copy a PyTorch user writing
+symmetric padding would not pay, but their function would be shifted by one pixel).
 
-    FLOPs/step = batch × 2 (forward + input gradient) × 2 (FLOPs per multiply-add) × MACs(f),
-
-with MACs(f) = Σ_conv H_out·W_out·C_out·k²·C_in + the top (1×1 conv or Dense). Activations, the
-noise draw, the update and the clipping are elementwise and not counted. Achieved GFLOP/s is
-compared with the machine's measured matmul rate (`matmul_gflops`).
+FLOPs per sampler step (for the fraction of the matmul rate): forward + input gradient of f,
+2 passes × 2 FLOP per multiply-add × MACs(f) × batch × J; elementwise work is not counted.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import subprocess
-import sys
-import time
 
 import numpy as np
 
-from ebm_zoo.bench import median, time_fn
+from ebm_zoo.bench import short_error
 
-# TensorFlow and PyTorch are imported inside the functions that use them, so the PyTorch worker
-# subprocess (`torch_in_subprocess`) starts without loading TensorFlow.
+# TensorFlow and PyTorch are imported inside the functions that use them: the PyTorch worker
+# process must not load TensorFlow (and its thread pools), and vice versa.
 
-#: Benchmarked model configs: Descriptor constructor kwargs plus (batch, T) per mode.
-CONFIGS = {
-    # The CPU texture demo (Descriptor defaults: the texture net of Xie et al. 2016).
-    "texture64x1": dict(
-        model=dict(image_size=64, channels=1, mode="texture", layers=[[64, 7, 2], [64, 5, 2], [64, 3, 1]]),
-        full=dict(batch=16, steps=30, slow_steps=30, torch_steps=10, repeats=5),
-        quick=dict(batch=8, steps=5, slow_steps=3, torch_steps=2, repeats=2),
-        variants=(
-            "tf_compiled",
-            "tf_step_fn",
-            "tf_eager",
-            "tf_xla",
-            "torch",
-            "torch_passive",
-            "torch_passive_cl",
-        ),
-    ),
-    # An object net of the size of the multi-grid 64×64 grid net (without its normalisation).
-    "object64x3": dict(
-        model=dict(
-            image_size=64,
-            channels=3,
-            mode="object",
-            activation="leaky_relu",
-            layers=[[64, 5, 2], [128, 5, 2], [256, 5, 2], [512, 5, 2]],
-        ),
-        full=dict(batch=100, steps=30, slow_steps=5, torch_steps=3, repeats=3),
-        quick=dict(batch=4, steps=3, slow_steps=2, torch_steps=2, repeats=2),
-        variants=("tf_compiled", "tf_eager", "tf_xla", "torch", "torch_passive", "torch_passive_cl"),
-    ),
-}
+#: Variants of an energy-net case, by framework.
+TF_VARIANTS = ("ebm_zoo_fp32", "ebm_zoo_bf16")
+TORCH_VARIANTS = ("torch_fp32", "torch_cl_fp32", "torch_compile_fp32", "torch_bf16", "torchebm_fp32")
 
 
-def tf_threads() -> int:
-    """Threads of TF's intra-op pool (its default 0 means one per core)."""
-    import tensorflow as tf
+def short_run_model(batch: int, steps: int) -> dict:
+    """The short-run model of `configs/short_run_digits.py` (its net: 32 3×3 s1 → 64 4×4 s2 →
+    128 4×4 s2, swish, Dense top; δ = √2, noise 0.005, clip to [−1, 1], Adam 1e-4) at 32×32×3,
+    without replay buffer, with `batch` chains of `steps` steps."""
+    from ebm_zoo.configs import short_run_digits
 
-    n = tf.config.threading.get_intra_op_parallelism_threads()
-    return n if n > 0 else (os.cpu_count() or 1)
+    model = dict(short_run_digits.get_config().model)
+    model.update(
+        image_size=32,
+        channels=3,
+        synth_size=32,
+        num_chains=batch,
+        num_steps=steps,
+        sample_steps=steps,
+        replay_capacity=0,
+    )
+    return model
+
+
+def cases(quick: bool) -> list[dict]:
+    batch, steps = (4, 2) if quick else (64, 60)
+    model = short_run_model(batch, steps)
+    base = dict(suite="langevin", net="shortrun32x3", kind="short_run", model=model, batch=batch, steps=steps)
+    return [
+        dict(base, case="shortrun32x3/sampler", task="sampler"),
+        dict(base, case="shortrun32x3/train", task="train"),
+    ]
+
+
+def variants(case: dict) -> dict:
+    return {"tf": list(TF_VARIANTS), "torch": list(TORCH_VARIANTS)}
 
 
 # ------------------------------------------------------------------------------------------
-# FLOPs.
+# Net description shared by both sides: a list of ops (JSON) + arrays (npz), TF → torch.
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
-    """TF 'same' padding along one axis: (output size, pad before, pad after).
-
-    TF puts the odd pixel of an odd total padding *after* (bottom/right), so a stride-2 'same'
-    convolution with an even kernel-minus-stride is padded asymmetrically.
-    """
+    """TF 'same' padding along one axis: (output size, pad before, pad after)."""
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return out, total // 2, total - total // 2
 
 
-def forward_macs(layers, image_size: int, channels: int, top: str) -> int:
-    """Multiply-adds of one forward pass f(x) of one image ('same' padding)."""
-    size, c, macs = image_size, channels, 0
-    for filters, kernel, stride in layers:
-        size = same_padding(size, kernel, stride)[0]
-        macs += size * size * filters * kernel * kernel * c
-        c = filters
-    macs += size * size * c  # 1×1 conv to one channel ("sum") or Dense(1) on the flat map
+def describe_keras_net(net, image_size: int, channels: int) -> tuple[list[dict], dict]:
+    """(ops, arrays) of an `EnergyConvNet` or a multi-grid `keras.Sequential` energy net.
+
+    Conv kernels are stored OIHW; a Dense top that reads TF's (H, W, C) flattening gets its
+    weight permuted to PyTorch's (C, H, W) order.
+    """
+    import keras
+
+    from ebm_zoo.nets.convnets import EnergyConvNet
+    from ebm_zoo.nets.multigrid_nets import BatchStatNorm
+
+    ops, arrays = [], {}
+    size, c = image_size, channels
+
+    def conv(layer, padding):
+        nonlocal size, c
+        k, b = (np.asarray(v.numpy(), np.float32) for v in layer.weights)
+        kernel, stride = int(k.shape[0]), int(layer.strides[0])
+        if padding == "same":
+            out, lo, hi = same_padding(size, kernel, stride)
+        else:
+            out, lo, hi = (size - kernel) // stride + 1, 0, 0
+        name = f"op{len(ops)}"
+        arrays[name + "/w"] = np.ascontiguousarray(k.transpose(3, 2, 0, 1))
+        arrays[name + "/b"] = b
+        ops.append(dict(op="conv", name=name, stride=stride, pad=[lo, hi]))
+        size, c = out, int(k.shape[-1])
+
+    def dense(layer):
+        k, b = (np.asarray(v.numpy(), np.float32) for v in layer.weights)
+        name = f"op{len(ops)}"
+        w = k[:, 0].reshape(size, size, c).transpose(2, 0, 1).reshape(1, -1)
+        arrays[name + "/w"] = np.ascontiguousarray(w)
+        arrays[name + "/b"] = b
+        ops.append(dict(op="dense", name=name))
+
+    if isinstance(net, EnergyConvNet):
+        act = dict(op="act", fn=net.activation, slope=0.2)
+        for layer in net.convs:
+            conv(layer, net.padding)
+            ops.append(act)
+        if net.top == "sum":
+            conv(net.head, "valid")
+            ops.append(dict(op="sum"))
+        else:
+            dense(net.head)
+        return ops, arrays
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            conv(layer, layer.padding)
+        elif isinstance(layer, BatchStatNorm):
+            name = f"op{len(ops)}"
+            arrays[name + "/gamma"] = np.asarray(layer.gamma.numpy(), np.float32)
+            arrays[name + "/beta"] = np.asarray(layer.beta.numpy(), np.float32)
+            ops.append(dict(op="batchstat", name=name, eps=layer.epsilon))
+        elif isinstance(layer, keras.layers.LeakyReLU):
+            ops.append(dict(op="act", fn="leaky_relu", slope=float(layer.negative_slope)))
+        elif isinstance(layer, keras.layers.Flatten):
+            continue
+        elif isinstance(layer, keras.layers.Dense):
+            dense(layer)
+        else:
+            raise ValueError(f"describe_keras_net: no PyTorch twin for layer {type(layer).__name__}")
+    return ops, arrays
+
+
+def forward_macs(ops: list[dict], arrays: dict, image_size: int) -> int:
+    """Multiply-adds of one forward pass of one image, from an ops description."""
+    size, macs = image_size, 0
+    for op in ops:
+        if op["op"] == "conv":
+            w = arrays[op["name"] + "/w"]
+            o, i, k, _ = w.shape
+            size = (size + sum(op["pad"]) - k) // op["stride"] + 1
+            macs += size * size * o * i * k * k
+        elif op["op"] == "dense":
+            macs += arrays[op["name"] + "/w"].size
     return macs
 
 
-def step_flops(layers, image_size: int, channels: int, top: str, batch: int) -> float:
-    """FLOPs of one Langevin step: forward + input gradient (see the module docstring)."""
-    return 4.0 * batch * forward_macs(layers, image_size, channels, top)
-
-
-# ------------------------------------------------------------------------------------------
-# TF variants.
-def build_descriptor(model_kwargs: dict):
-    from ebm_zoo.models.descriptor import Descriptor
-
-    d = Descriptor(**model_kwargs)
-    d.build_all()
-    return d
-
-
-def tf_initial_state(d, batch: int, seed: int = 0):
-    import tensorflow as tf
-
-    return d.chain_start(batch, tf.constant([seed, 7]), size=d.image_size)
-
-
-def tf_compiled_fn(d, steps: int, jit_compile: bool = False):
-    """T steps of `d.run_langevin` (a while_loop) in one tf.function: x0 → samples."""
-    import tensorflow as tf
-
-    run = tf.function(
-        lambda x0: d.run_langevin(x0, tf.constant([1, 2]), steps).samples, jit_compile=jit_compile
-    )
-    return run
-
-
-def _step(d, x, seed, t):
-    import tensorflow as tf
-
-    from ebm_zoo.sampling.langevin import langevin_step
-
-    z = tf.random.stateless_normal(tf.shape(x), tf.random.experimental.stateless_fold_in(seed, t))
-    x_next, _, _ = langevin_step(d._energy, x, d.noise_scale * z, step_size=d.step_size, clip=d._clip())
-    return x_next
-
-
-def tf_eager_loop(d, x0, steps: int):
-    import tensorflow as tf
-
-    seed = tf.constant([1, 2])
-    x = x0
-    for t in range(steps):
-        x = _step(d, x, seed, t)
-    return x
-
-
-def tf_step_fn_loop(d, steps: int):
-    import tensorflow as tf
-
-    step = tf.function(lambda x, t: _step(d, x, tf.constant([1, 2]), t))
-
-    def run(x0):
-        x = x0
-        for t in range(steps):
-            x = step(x, tf.constant(t))
-        return x
-
-    return run
-
-
-# ------------------------------------------------------------------------------------------
-# PyTorch twin of EnergyConvNet.
-def make_torch_net(layers, channels: int, image_size: int, top: str, activation: str):
-    """A `torch.nn.Module` computing the same f as `EnergyConvNet` (NCHW input).
-
-    Stride-2 'same' convolutions are padded exactly as TF pads them (asymmetric `F.pad` before an
-    unpadded conv); symmetric paddings use the conv's own `padding`. The Dense top reads the
-    flattened map in TF's (H, W, C) order through a permuted weight (see `copy_tf_weights`).
-    """
+def make_torch_net(ops: list[dict], arrays: dict):
+    """The PyTorch twin (NCHW input → f(x) [N]) of a `describe_keras_net` description."""
     import torch
     import torch.nn.functional as F
 
     acts = {
         "relu": F.relu,
-        "leaky_relu": lambda h: F.leaky_relu(h, 0.2),
         "elu": F.elu,
         "swish": F.silu,
         "softplus": F.softplus,
@@ -195,289 +186,417 @@ def make_torch_net(layers, channels: int, image_size: int, top: str, activation:
     class TorchEnergyNet(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.convs = torch.nn.ModuleList()
-            self.pads = []
-            size, c = image_size, channels
-            for filters, kernel, stride in layers:
-                size, before, after = same_padding(size, kernel, stride)
-                sym = before == after
-                self.pads.append(None if sym else (before, after, before, after))
-                self.convs.append(torch.nn.Conv2d(c, filters, kernel, stride, padding=before if sym else 0))
-                c = filters
-            self.top = top
-            self.act = acts[activation]
-            self.head = torch.nn.Conv2d(c, 1, 1) if top == "sum" else torch.nn.Linear(size * size * c, 1)
+            self.ops = ops
+            self.mods = torch.nn.ModuleDict()
+            self.norm = torch.nn.ParameterDict()
+            for op in ops:
+                if op["op"] == "conv":
+                    w = torch.from_numpy(arrays[op["name"] + "/w"].copy())
+                    lo, hi = op["pad"]
+                    m = torch.nn.Conv2d(
+                        w.shape[1], w.shape[0], w.shape[2], op["stride"], padding=lo if lo == hi else 0
+                    )
+                    with torch.no_grad():
+                        m.weight.copy_(w)
+                        m.bias.copy_(torch.from_numpy(arrays[op["name"] + "/b"].copy()))
+                    self.mods[op["name"]] = m
+                elif op["op"] == "dense":
+                    w = torch.from_numpy(arrays[op["name"] + "/w"].copy())
+                    m = torch.nn.Linear(w.shape[1], 1)
+                    with torch.no_grad():
+                        m.weight.copy_(w)
+                        m.bias.copy_(torch.from_numpy(arrays[op["name"] + "/b"].copy()))
+                    self.mods[op["name"]] = m
+                elif op["op"] == "batchstat":
+                    for k in ("gamma", "beta"):
+                        self.norm[f"{op['name']}_{k}"] = torch.nn.Parameter(
+                            torch.from_numpy(arrays[f"{op['name']}/{k}"].copy())
+                        )
 
         def forward(self, x):
             h = x
-            for conv, pad in zip(self.convs, self.pads):
-                if pad is not None:
-                    h = F.pad(h, pad)
-                h = self.act(conv(h))
-            if self.top == "sum":
-                return self.head(h).sum(dim=(1, 2, 3))
-            return self.head(h.flatten(1))[:, 0]
+            for op in self.ops:
+                kind = op["op"]
+                if kind == "conv":
+                    lo, hi = op["pad"]
+                    if lo != hi:
+                        h = F.pad(h, (lo, hi, lo, hi))
+                    h = self.mods[op["name"]](h)
+                elif kind == "act":
+                    if op["fn"] == "leaky_relu":
+                        h = F.leaky_relu(h, op["slope"])
+                    else:
+                        h = acts[op["fn"]](h)
+                elif kind == "batchstat":  # batch statistics in every call, as BatchStatNorm
+                    g, b = self.norm[f"{op['name']}_gamma"], self.norm[f"{op['name']}_beta"]
+                    h = F.batch_norm(h, None, None, g, b, training=True, eps=op["eps"])
+                elif kind == "dense":
+                    h = self.mods[op["name"]](h.flatten(1))[:, 0]
+                elif kind == "sum":
+                    h = h.sum(dim=(1, 2, 3))
+            return h.float()
 
     return TorchEnergyNet()
 
 
-def copy_tf_weights(tf_net, torch_net) -> None:
-    """Copies an `EnergyConvNet`'s weights into its `make_torch_net` twin."""
+# ------------------------------------------------------------------------------------------
+# The PyTorch side.
+def torch_update(net, x, steps: int, upd: dict, generator, autocast: bool = False):
+    """T steps of the update rule of the module docstring with `torch.autograd.grad`."""
+    import contextlib
+
     import torch
 
-    with torch.no_grad():
-        for conv_tf, conv_pt in zip(tf_net.convs, torch_net.convs):
-            k, b = (v.numpy() for v in conv_tf.weights)
-            conv_pt.weight.copy_(torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1))))
-            conv_pt.bias.copy_(torch.from_numpy(b))
-        k, b = (v.numpy() for v in tf_net.head.weights)
-        if tf_net.top == "sum":  # [1, 1, C, 1] → [1, C, 1, 1]
-            w = k.transpose(3, 2, 0, 1)
-        else:  # [H·W·C, 1] in TF's (H, W, C) flattening → [1, C·H·W]
-            c = conv_pt.out_channels
-            hw = int(round(math.sqrt(k.shape[0] // c)))
-            w = k[:, 0].reshape(hw, hw, c).transpose(2, 0, 1).reshape(1, -1)
-        torch_net.head.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
-        torch_net.head.bias.copy_(torch.from_numpy(b))
-
-
-def torch_langevin(
-    net, x, steps: int, step_size: float, ref_sigma: float, clip, generator, noise_scale: float = 1.0
-):
-    """T steps of the descriptor's Langevin update with `torch.autograd.grad` (NCHW x)."""
-    import torch
-
-    tau = 0.5 * step_size**2
+    tau, noise_std, shrink, clip, J = upd["tau"], upd["noise_std"], upd["shrink"], upd["clip"], upd["J"]
+    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
     for _ in range(steps):
-        x = x.detach().requires_grad_(True)
-        (df,) = torch.autograd.grad(net(x).sum(), x)
-        with torch.no_grad():
-            z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-            x = x - tau * (x / ref_sigma**2 - df) + (noise_scale * step_size) * z
-            if clip is not None:
-                x = x.clamp_(clip[0], clip[1])
-    return x.detach()
+        kick = x
+        if noise_std:
+            kick = x + noise_std * torch.randn_like(x, generator=generator)
+        y = x
+        for _ in range(J):
+            y = y.detach().requires_grad_(True)
+            with ctx():
+                f = net(y)
+            (g,) = torch.autograd.grad(f.sum(), y)
+            with torch.no_grad():
+                y = kick + tau * g
+                if shrink != 1.0:
+                    y = shrink * y
+                if clip is not None:
+                    y = y.clamp_(clip[0], clip[1])
+        x = y.detach()
+    return x
 
 
-def torch_run(net, x0, steps: int, step_size: float, ref_sigma: float, clip, seed: int = 0):
-    """`torch_langevin` with the net's weights frozen (only ∂f/∂x is computed, as in TF's graph)."""
+def _torchebm_model(net, inv_var: float):
+    from torchebm.core import BaseModel
+
+    class TwinEnergy(BaseModel):
+        """E(x) = −f(x) (+ ‖x‖²/(2σ²)) of the twin, for TorchEBM."""
+
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            e = -self.net(x)
+            if inv_var:
+                e = e + 0.5 * inv_var * x.flatten(1).square().sum(1)
+            return e
+
+    return TwinEnergy()
+
+
+def torch_setup(case: dict, variants, spec: dict, arrays: dict, inputs: dict) -> dict:
+    """{variant: (fn, check)} for the PyTorch variants of an energy-net case, or skip reasons.
+
+    spec: {"ops", "update", "train"} from `tf_setup`; inputs: x_check, x0, images (NHWC).
+    """
     import torch
 
-    net.requires_grad_(False)
-    return torch_langevin(net, x0, steps, step_size, ref_sigma, clip, torch.Generator().manual_seed(seed))
+    out, skipped = {}, {}
+    upd = spec["update"]
+    to_nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731
+    x_check = to_nchw(inputs["x_check"])
+    x0, images = to_nchw(inputs["x0"]), to_nchw(inputs["images"])
+    no_noise = dict(upd, noise_std=0.0)
+
+    def check_of(net, cl, autocast=False):
+        xc = x_check.contiguous(memory_format=torch.channels_last) if cl else x_check
+        xg = xc.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            f = net(xg)
+        (g,) = torch.autograd.grad(f.sum(), xg)
+        net.requires_grad_(False)
+        step = torch_update(net, xc, 1, no_noise, None, autocast)
+        net.requires_grad_(True)
+        nhwc = lambda t: t.detach().float().permute(0, 2, 3, 1).contiguous().numpy()  # noqa: E731
+        return {"f": f.detach().float().numpy(), "grad": nhwc(g), "step": nhwc(step)}
+
+    for v in variants:
+        try:
+            if v == "torchebm_fp32":
+                out[v] = _torchebm_variant(case, spec, arrays, x_check, x0, images, upd)
+                continue
+            cl = "_cl" in v or v == "torch_bf16"
+            autocast = v == "torch_bf16"
+            net = make_torch_net(spec["ops"], arrays)
+            if cl:
+                net = net.to(memory_format=torch.channels_last)
+            check = check_of(net, cl, autocast)
+            run_net = torch.compile(net) if "compile" in v else net
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            xs, data = x0.contiguous(memory_format=fmt), images.contiguous(memory_format=fmt)
+            gen = torch.Generator().manual_seed(0)
+            if case["task"] == "sampler":
+                net.requires_grad_(False)
+
+                def fn(run_net=run_net, xs=xs, gen=gen, autocast=autocast):
+                    return torch_update(run_net, xs, case["steps"], upd, gen, autocast)
+
+            else:
+                fn = _torch_train_fn(case, spec, net, run_net, xs, data, upd, gen, autocast)
+            out[v] = (fn, check)
+        except Exception as e:  # noqa: BLE001 — a variant that cannot run is reported, not fatal
+            skipped[v] = short_error(e)
+    return {"variants": out, "skipped": skipped}
 
 
-#: Environment of the PyTorch worker: OpenMP threads sleep at barriers instead of spinning.
-PASSIVE_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+def _torch_train_fn(case, spec, net, run_net, xs, data, upd, gen, autocast):
+    """One training iteration of the twin: chains (noise or data start) → T steps → loss → Adam."""
+    import torch
+
+    tr = spec["train"]
+    opt = torch.optim.Adam(net.parameters(), lr=tr["lr"], betas=tuple(tr["betas"]), eps=tr["eps"])
+    lo, hi = tr["init_range"] if tr["init"] == "uniform" else (None, None)
+
+    def fn():
+        if tr["init"] == "uniform":
+            x0 = torch.rand_like(xs, generator=gen) * (hi - lo) + lo
+        else:
+            x0 = data
+        net.requires_grad_(False)
+        synth = torch_update(run_net, x0, case["steps"], upd, gen, autocast)
+        net.requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = run_net(synth).mean() - run_net(data).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    return fn
 
 
-def torch_in_subprocess(key: str, quick: bool, variants, threads: int, timeout: float = 3600) -> dict:
-    """Times PyTorch variants in a fresh process started with `PASSIVE_ENV`.
+def _torchebm_variant(case, spec, arrays, x_check, x0, images, upd):
+    """TorchEBM's LangevinDynamics / ContrastiveDivergence on the twin (plain NCHW)."""
+    import torch
+    from torchebm.losses import ContrastiveDivergence
+    from torchebm.samplers import LangevinDynamics
 
-    OpenMP reads OMP_WAIT_POLICY when the library loads, i.e. at `import torch`, which in a
-    tools/bench.py run has already happened; hence the subprocess. The worker does not import
-    TensorFlow; its net has PyTorch's default initial weights (the timing does not depend on
-    the values; tests/test_bench.py checks the function equals TF's with copied weights).
-    Returns {variant: {"times": [...]} or {"skipped": reason}}.
-    """
-    spec = json.dumps({"key": key, "quick": quick, "variants": list(variants), "threads": threads})
-    env = {**os.environ, **PASSIVE_ENV}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ebm_zoo.bench.langevin", "--torch-worker", spec],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    if upd["J"] != 1:
+        # TorchEBM has no implicit (JKO) step: J explicit steps per step do the same gradient work.
+        steps = case["steps"] * upd["J"]
+    else:
+        steps = case["steps"]
+    net = make_torch_net(spec["ops"], arrays)
+    model = _torchebm_model(net, upd["inv_var"])
+    # TorchEBM: x ← x − η∇E + sqrt(2η)·noise_scale·z; η = τ gives δ·noise_scale·z. It requires
+    # noise_scale > 0: a noise-free sampler (multi-grid) gets 1e-20 (one randn per step).
+    noise = max(upd["noise_std"] / math.sqrt(2 * upd["tau"]), 1e-20)
+    sampler = LangevinDynamics(model, step_size=upd["tau"], noise_scale=noise, clamp=upd["clip"])
+    xg = x_check.clone().requires_grad_(True)
+    f = net(xg)
+    (g,) = torch.autograd.grad(f.sum(), xg)
+    step_sampler = LangevinDynamics(model, step_size=upd["tau"], noise_scale=1e-20, clamp=upd["clip"])
+    step = step_sampler.sample(x=x_check.clone(), n_steps=1)
+    if upd["inv_var"]:  # TorchEBM's explicit step differs from the split solver by design
+        step = None
+    nhwc = lambda t: t.detach().permute(0, 2, 3, 1).contiguous().numpy()  # noqa: E731
+    check = {"f": f.detach().numpy(), "grad": nhwc(g)}
+    if step is not None and upd["J"] == 1:
+        check["step"] = nhwc(step)
+    gen = torch.Generator().manual_seed(0)
+    if case["task"] == "sampler":
+
+        def fn():
+            return sampler.sample(x=x0, n_steps=steps, generator=gen)
+
+        return fn, check
+    tr = spec["train"]
+    cd = ContrastiveDivergence(
+        model=model, sampler=sampler, k_steps=steps, persistent=False, energy_reg_weight=0.0
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"torch worker failed (rc={proc.returncode}): {proc.stderr.strip()[-300:]}")
-    return json.loads(lines[-1])
+    opt = torch.optim.Adam(net.parameters(), lr=tr["lr"], betas=tuple(tr["betas"]), eps=tr["eps"])
 
+    def train():
+        loss, _ = cd(images, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
 
-def _torch_worker(spec: dict) -> dict:
-    try:
-        import torch
-    except ImportError as e:
-        return {v: {"skipped": f"torch not importable ({e})"} for v in spec["variants"]}
-    cfg = CONFIGS[spec["key"]]
-    model, sizes = cfg["model"], cfg["quick" if spec["quick"] else "full"]
-    torch.set_num_threads(int(spec["threads"]))
-    torch.manual_seed(0)
-    layers, channels, size = model["layers"], model["channels"], model["image_size"]
-    top = "sum" if model["mode"] == "texture" else "dense"
-    net = make_torch_net(layers, channels, size, top, model.get("activation", "relu"))
-    step_size, ref_sigma, clip = 0.3, 1.0, (-127.5, 127.5)  # Descriptor defaults
-    x0 = (ref_sigma * torch.randn(sizes["batch"], channels, size, size)).clamp_(*clip)
-    steps, out = sizes["slow_steps"], {}
-    for v in spec["variants"]:
-        m, x = net, x0
-        if v.endswith("_cl"):  # a channels-last copy (Module.to converts in place)
-            m = make_torch_net(layers, channels, size, top, model.get("activation", "relu"))
-            m.load_state_dict(net.state_dict())
-            m = m.to(memory_format=torch.channels_last)
-            x = x0.contiguous(memory_format=torch.channels_last)
-        run_steps = lambda n, m=m, x=x: torch_run(m, x, n, step_size, ref_sigma, clip)  # noqa: E731
-        times, cpu_s = time_steps(run_steps, steps, sizes["repeats"])
-        out[v] = {"times": times, "cpu_s": cpu_s}
-    return out
-
-
-def measure(fn, repeats: int, warmup_fn=None) -> tuple[list[float], float]:
-    """(`time_fn` wall times of `fn`, mean process CPU seconds per call) after one warm-up call.
-
-    On an oversubscribed host wall time mostly measures the scheduler; CPU time (all threads of
-    this process) measures the work done, but also counts spin-waiting threads.
-    """
-    (warmup_fn or fn)()
-    c0 = time.process_time()
-    times = time_fn(fn, repeats, warmup=0)
-    return times, (time.process_time() - c0) / repeats
-
-
-def time_steps(run_steps, steps: int, repeats: int) -> tuple[list[float], float]:
-    """`measure` of `run_steps(steps)` for Python-loop variants, warmed up by a 1-step call
-    (which builds the kernels' caches; nothing there is traced per step count)."""
-    return measure(lambda: run_steps(steps), repeats, warmup_fn=lambda: run_steps(1))
+    return train, check
 
 
 # ------------------------------------------------------------------------------------------
-# Rows.
-def _row(name, batch, steps, times, flops, matmul_gflops, **extra):
-    t = median(times)
-    gflops = flops * steps / t / 1e9
-    row = {
-        "name": name,
-        "batch": batch,
-        "steps": steps,
-        "median_s": t,
-        "steps_per_s": steps / t,
-        "gflops": gflops,
-        "frac_of_matmul": gflops / matmul_gflops if matmul_gflops else float("nan"),
-        "load1": round(os.getloadavg()[0], 1),  # 1-min load average after the timing (shared hosts)
-        **extra,
-    }
-    if "cpu_s" in row:  # CPU seconds per call → achieved GFLOP per CPU-second (per busy core)
-        row["gflops_per_cpu_s"] = flops * steps / row["cpu_s"] / 1e9 if row["cpu_s"] > 0 else float("nan")
-    return row
+# The TF side.
+def _build(model_cfg: dict, bf16: bool):
+    import keras
+
+    from ebm_zoo.models import build_model
+
+    keras.utils.set_random_seed(0)  # the same initial weights in every run (checks reproduce)
+    before = keras.mixed_precision.global_policy().name
+    if bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(dict(model_cfg))
+        model.compile()
+        model.build_all()
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    return model
 
 
-def bench_config(key: str, quick: bool, matmul_gflops: float, variants=None) -> list[dict]:
-    """Rows of one model config: one per timed variant, then the ratios.
-
-    The slow variants (eager, XLA, PyTorch) run `slow_steps` ≤ T steps per call (in-process
-    PyTorch `torch_steps`) to keep the full suite short; steps/s is per step, and each row states
-    its own `steps`.
-    """
-    cfg = CONFIGS[key]
-    sizes = cfg["quick" if quick else "full"]
-    batch, repeats = sizes["batch"], sizes["repeats"]
-    variants = cfg["variants"] if variants is None else variants
-    d = build_descriptor(cfg["model"])
-    top = d.net.top
-    flops = step_flops(d.layer_spec, d.image_size, d.channels, top, batch)
-    x0 = tf_initial_state(d, batch)
-    rows, by_name = [], {}
-
-    def timed(name, steps, fn, measured=None, **extra):
-        times, cpu_s = measure(fn, repeats) if measured is None else measured
-        by_name[name] = _row(f"{key}/{name}", batch, steps, times, flops, matmul_gflops, cpu_s=cpu_s, **extra)
-        rows.append(by_name[name])
-
-    def skipped(name, why):
-        rows.append({"name": f"{key}/{name}", "skipped": why[:200]})
-
-    steps, slow = sizes["steps"], sizes["slow_steps"]
-    if "tf_compiled" in variants:
-        compiled = tf_compiled_fn(d, steps)
-        timed("tf_compiled", steps, lambda: compiled(x0).numpy())
-    if "tf_step_fn" in variants:
-        step_loop = tf_step_fn_loop(d, steps)
-        timed("tf_step_fn", steps, lambda: step_loop(x0).numpy())
-    if "tf_eager" in variants:
-        eager = time_steps(lambda n: tf_eager_loop(d, x0, n).numpy(), slow, repeats)
-        timed("tf_eager", slow, None, measured=eager)
-    if "tf_xla" in variants:
-        try:
-            xla_fn = tf_compiled_fn(d, slow, jit_compile=True)
-            timed("tf_xla", slow, lambda: xla_fn(x0).numpy())
-        except Exception as e:  # report and continue
-            skipped("tf_xla", f"{type(e).__name__}: {e}")
-
-    threads = tf_threads()
-    if "torch" in variants:
-        try:
-            import torch
-        except ImportError as e:
-            skipped("torch", f"torch not importable ({e})")
-        else:
-            net = make_torch_net(d.layer_spec, d.channels, d.image_size, top, d.activation)
-            copy_tf_weights(d.net, net)
-            x0_pt = torch.from_numpy(np.ascontiguousarray(x0.numpy().transpose(0, 3, 1, 2)))
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                run_steps = lambda n: torch_run(net, x0_pt, n, d.step_size, d.ref_sigma, d._clip())  # noqa: E731
-                measured = time_steps(run_steps, sizes["torch_steps"], repeats)
-            finally:
-                torch.set_num_threads(before)
-            timed("torch", sizes["torch_steps"], None, measured=measured, threads=threads)
-    passive = [v for v in ("torch_passive", "torch_passive_cl") if v in variants]
-    if passive:
-        try:
-            res = torch_in_subprocess(key, quick, passive, threads)
-        except (RuntimeError, subprocess.SubprocessError, ValueError) as e:
-            for v in passive:
-                skipped(v, str(e))
-        else:
-            for v in passive:
-                if "skipped" in res[v]:
-                    skipped(v, res[v]["skipped"])
-                    continue
-                by_name[v] = _row(
-                    f"{key}/{v}",
-                    batch,
-                    slow,
-                    res[v]["times"],
-                    flops,
-                    matmul_gflops,
-                    cpu_s=res[v]["cpu_s"],
-                    threads=threads,
-                    env="OMP_WAIT_POLICY=PASSIVE",
-                )
-                rows.append(by_name[v])
-
-    def ratio(name, num, den, **extra):
-        if num in by_name and den in by_name:
-            r = by_name[num]["steps_per_s"] / by_name[den]["steps_per_s"]
-            rows.append({"name": f"{key}/{name}", "ratio": r, "of": f"{num}/{den}", **extra})
-
-    ratio("compiled_vs_eager", "tf_compiled", "tf_eager")
-    ratio("compiled_vs_step_fn", "tf_compiled", "tf_step_fn")
-    ratio("xla_vs_compiled", "tf_xla", "tf_compiled")
-    ratio("tf_vs_torch", "tf_compiled", "torch")
-    ratio("tf_vs_torch_passive", "tf_compiled", "torch_passive")
-    best_torch = max(
-        (v for v in ("torch", "torch_passive", "torch_passive_cl") if v in by_name),
-        key=lambda v: by_name[v]["steps_per_s"],
-        default=None,
-    )
-    if best_torch not in (None, "torch"):
-        ratio("tf_vs_best_torch", "tf_compiled", best_torch)
-    return rows
-
-
-def run(quick: bool, matmul_gflops: float) -> list[dict]:
-    rows = []
-    for key in CONFIGS:
-        rows.extend(bench_config(key, quick, matmul_gflops))
-    return rows
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--torch-worker":
-        print(json.dumps(_torch_worker(json.loads(sys.argv[2]))))
-    else:
-        sys.exit(
-            "usage: python -m ebm_zoo.bench.langevin --torch-worker '<json spec>' (see torch_in_subprocess)"
+def _kind(case: dict) -> dict:
+    """Per-family hooks: the Keras energy net, f(x), the sampler, the update and training spec."""
+    kind, m = case["kind"], case["model"]
+    if kind == "short_run":
+        tau = 0.5 * m["step_size"] ** 2
+        return dict(
+            net=lambda model: model.net,
+            score=lambda model, x: model.net(x),
+            sampler=lambda model, x, seed, steps, noise=None: (
+                model.run_langevin(x, seed, steps, noise_scale=noise).samples
+            ),
+            update=dict(
+                tau=tau,
+                noise_std=m["step_size"] * m["noise_scale"],
+                shrink=1.0,
+                clip=[-1.0, 1.0],
+                J=1,
+                inv_var=0.0,
+            ),
+            train=dict(
+                init="uniform",
+                init_range=[-1.0, 1.0],
+                lr=m["learning_rate"],
+                betas=[m["momentum"], 0.999],
+                eps=1e-8,
+            ),
+            x_range=(-1.0, 1.0),
         )
+    if kind == "multigrid":
+        tau = 0.5 * m["step_size"] ** 2
+        return dict(
+            net=lambda model: model.nets[0],
+            score=lambda model, x: model.grid_score(0, x),
+            sampler=lambda model, x, seed, steps, noise=None: (
+                model.run_sampler(0, x, seed, num_steps=steps).samples
+            ),
+            update=dict(tau=tau, noise_std=0.0, shrink=1.0, clip=[0.0, 255.0], J=1, inv_var=0.0),
+            train=dict(
+                init="data", lr=m["learning_rate"], betas=[m["beta_1"], m["beta_2"]], eps=m["epsilon"]
+            ),
+            x_range=(0.0, 255.0),
+        )
+    if kind == "ggcn":
+        tau = 0.5 * m["step_size"] ** 2
+        inv_var = 1.0 / m["ref_sigma"] ** 2
+
+        def sampler(model, x, seed, steps, noise=None):
+            kw = {} if noise is None else {"noise_scale": noise}
+            return model.flow(x, seed, num_steps=steps, **kw).samples
+
+        return dict(
+            net=lambda model: model.score_net,
+            score=lambda model, x: model.score(x),
+            sampler=sampler,
+            update=dict(
+                tau=tau,
+                noise_std=m["step_size"] * m["noise_scale"],
+                shrink=1.0 / (1.0 + tau * inv_var),
+                clip=None,
+                J=m["implicit_iters"],
+                inv_var=inv_var,
+            ),
+            train=None,  # the GGCN iteration also trains a generator: no PyTorch twin here
+            x_range=(-1.0, 1.0),
+        )
+    raise ValueError(f"unknown energy-net kind {kind!r}")
+
+
+def tf_setup(case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
+    """Builds the ebm_zoo variants, writes the net description, weights and inputs for the
+    PyTorch worker into `workdir`, and returns {"variants": {v: (fn, check)}, "skipped": {...},
+    "step_flops": float}."""
+    import json
+
+    import tensorflow as tf
+
+    from ebm_zoo.bench import has_bf16
+
+    hooks = _kind(case)
+    b, steps, size, ch = case["batch"], case["steps"], case["model"]["image_size"], case["model"]["channels"]
+    lo, hi = hooks["x_range"]
+    rng = np.random.default_rng(0)
+    x_check = rng.uniform(lo, hi, (min(b, 8), size, size, ch)).astype(np.float32)
+    x0 = rng.uniform(lo, hi, (b, size, size, ch)).astype(np.float32)
+    images = rng.random((b, size, size, ch)).astype(np.float32)
+    out, skipped = {}, {}
+    fp32 = _build(case["model"], bf16=False)
+    ops, arrays = describe_keras_net(hooks["net"](fp32), size, ch)
+    spec = {"ops": ops, "update": hooks["update"], "train": hooks["train"]}
+    with open(os.path.join(workdir, "net.json"), "w") as f:
+        json.dump(spec, f)
+    np.savez(os.path.join(workdir, "net.npz"), **arrays)
+    data = fp32.to_internal(images).numpy()  # training data on the internal scale of the model
+    np.savez(os.path.join(workdir, "inputs.npz"), x_check=x_check, x0=x0, images=data)
+    seed = tf.constant([1, 2])
+    for v in variants:
+        try:
+            if v == "ebm_zoo_bf16" and not has_bf16(cpu_flags):
+                skipped[v] = "the CPU has neither AVX512_BF16 nor AMX-BF16"
+                continue
+            model = fp32 if v == "ebm_zoo_fp32" else _build(case["model"], bf16=True)
+            if model is not fp32:
+                hooks["net"](model).set_weights(hooks["net"](fp32).get_weights())
+            xc = tf.constant(x_check)
+
+            @tf.function
+            def score_and_grad(x, model=model):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    f = tf.cast(hooks["score"](model, x), tf.float32)
+                    total = tf.reduce_sum(f)
+                return f, tape.gradient(total, x)
+
+            f, g = score_and_grad(xc)
+            step = tf.function(lambda x, model=model: hooks["sampler"](model, x, seed, 1, 0.0))(xc)
+            check = {"f": f.numpy(), "grad": g.numpy(), "step": tf.cast(step, tf.float32).numpy()}
+            if case["task"] == "sampler":
+                run = tf.function(lambda x, model=model: hooks["sampler"](model, x, seed, steps))
+                xs = tf.constant(x0)
+
+                def fn(run=run, xs=xs):
+                    return run(xs).numpy()
+
+            else:
+                train = tf.function(model.train_step)
+                data = tf.constant(images)
+
+                def fn(train=train, data=data):
+                    return train(data)["loss"].numpy()
+
+            out[v] = (fn, check)
+        except Exception as e:  # noqa: BLE001 — reported as a skipped row
+            skipped[v] = short_error(e)
+    flops = 4.0 * b * hooks["update"]["J"] * forward_macs(ops, arrays, size)
+    return {"variants": out, "skipped": skipped, "step_flops": flops}
+
+
+def setup(framework: str, case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
+    """Worker entry point (see ebm_zoo.bench.worker)."""
+    if framework == "tf":
+        return tf_setup(case, variants, workdir, cpu_flags)
+    import json
+
+    with open(os.path.join(workdir, "net.json")) as f:
+        spec = json.load(f)
+    arrays = dict(np.load(os.path.join(workdir, "net.npz")))
+    inputs = dict(np.load(os.path.join(workdir, "inputs.npz")))
+    if case["task"] == "train" and spec["train"] is None:
+        return {
+            "variants": {},
+            "skipped": {v: "no PyTorch twin of this training iteration" for v in variants},
+        }
+    from ebm_zoo.bench import has_bf16
+
+    skipped = {}
+    if not has_bf16(cpu_flags):
+        skipped = {v: "the CPU has neither AVX512_BF16 nor AMX-BF16" for v in variants if "bf16" in v}
+    res = torch_setup(case, [v for v in variants if v not in skipped], spec, arrays, inputs)
+    res["skipped"].update(skipped)
+    return res

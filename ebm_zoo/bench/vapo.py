@@ -1,13 +1,22 @@
-"""VAPO sampling benchmark: NFE and seconds per 100 samples per ODE solver, and the in-graph
-dopri5 solve vs a scipy `solve_ivp(method="RK45")` loop calling the same network — eagerly, the
-way the official code samples with its PyTorch net, and as a compiled `tf.function` per call.
+"""Suite "vapo": the VAPO U-Net at the MNIST size, and in-graph dopri5 vs the official scipy loop.
 
-Model: the `vapo_cpu` config (8×8 digits). Weights, first found: `$EBM_ZOO_VAPO_WEIGHTS` (a
-`model.weights.h5` from `tools/train.py --model=vapo`), `runs/vapo_cpu/model.weights.h5`, the
-shipped `vapo_digits` preset; else the initial potential with a randomised output layer (so the
-field is not the trivial dx/dt = x). Rows say which ("weights").
-Quality per row: multi-scale SWD (×1e3) of the samples against the digits test split, so Euler
-can be compared with dopri5 at matched quality.
+Cases:
+- ``vapo28x1/sampler``: T fixed Euler steps of dx/dt = ∇ₓΦ(x, t) per call (`sample_with_nfe`,
+  solver "euler"; one step = one U-Net forward + input gradient), batch 64, T = 20;
+- ``vapo28x1/train``: one `VAPO.train_step`, batch 64.
+  U-Net: 32 base channels, multipliers (1, 2, 2) (28 → 14 → 7), 1 residual block per level,
+  attention at 7×7, no dropout (the `vapo_cpu` recipe at 28×28). No PyTorch twin of this U-Net
+  exists in this bench: these cases have ebm_zoo fp32 vs bf16 rows, and the PyTorch rows say so.
+- ``vapo8x1/dopri5_vs_scipy``: one full dopri5 solve (rtol = atol = 1e-3) of 100 samples under
+  the `vapo_cpu` model, in-graph (``ebm_zoo_fp32``: ebm_zoo.sampling.ode inside one
+  tf.function) against the official code's way, scipy `solve_ivp(method="RK45")` on the
+  flattened batch calling the network from Python once per evaluation, the network eager
+  (``scipy_rk45_eager``) or a compiled `tf.function` (``scipy_rk45_compiled``). Same model object,
+  so the same weights; rows carry the number of network evaluations (NFE). Weights, first found:
+  `$EBM_ZOO_VAPO_WEIGHTS`, `runs/vapo_cpu/model.weights.h5`, the `vapo_digits` preset, else the
+  initial potential with a randomised output layer (the row says which).
+
+Quick mode: batch 4, T = 2; the dopri5 case with 8 samples.
 """
 
 from __future__ import annotations
@@ -16,9 +25,65 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from ebm_zoo.bench import median, time_fn
+from ebm_zoo.bench import has_bf16, short_error
+
+UNET28 = dict(
+    family="vapo",
+    image_size=28,
+    channels=1,
+    seed=0,
+    base_channels=32,
+    channel_mults=[1, 2, 2],
+    num_res_blocks=1,
+    attn_resolutions=[7],
+    dropout=0.0,
+    time_embed_dim=128,
+    max_groups=32,
+    warmup_steps=100,
+    ema_decay=0.995,
+)
+
+
+def cases(quick: bool) -> list[dict]:
+    batch, steps = (4, 2) if quick else (64, 20)
+    base = dict(suite="vapo", net="vapo28x1", model=UNET28, batch=batch, steps=steps)
+    return [
+        dict(base, case="vapo28x1/sampler", task="sampler"),
+        dict(base, case="vapo28x1/train", task="train"),
+        dict(
+            suite="vapo",
+            net="vapo8x1",
+            model="vapo_cpu",
+            case="vapo8x1/dopri5_vs_scipy",
+            task="solve",
+            batch=8 if quick else 100,
+            steps=1,
+        ),
+    ]
+
+
+def variants(case: dict) -> dict:
+    if case["task"] == "solve":
+        return {"tf": ["ebm_zoo_fp32", "scipy_rk45_compiled", "scipy_rk45_eager"], "torch": []}
+    return {"tf": ["ebm_zoo_fp32", "ebm_zoo_bf16"], "torch": ["torch_fp32"]}
+
+
+def _build(cfg: dict, bf16: bool):
+    import keras
+
+    from ebm_zoo.models import build_model
+
+    before = keras.mixed_precision.global_policy().name
+    if bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(dict(cfg))
+        model.compile()
+        model.build_all()
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    return model
 
 
 def _model():
@@ -43,87 +108,91 @@ def _model():
     return model, "random"
 
 
-def _swd(samples: np.ndarray, reference: np.ndarray) -> float:
-    from ebm_zoo.metrics import evaluate_samples
-
-    return float(evaluate_samples(samples, reference, metrics=["swd"])["swd"])
-
-
-def run(quick: bool, matmul_gflops: float) -> list[dict]:
-    del matmul_gflops  # sampling is dominated by small convolutions, not large matmuls
+def _solve_setup(case: dict, variants) -> dict:
+    import tensorflow as tf
     from scipy.integrate import solve_ivp
 
-    from ebm_zoo.data import load_array
-
     model, weights = _model()
-    n = 20 if quick else 100
-    repeats = 1 if quick else 3
-    reference = load_array("digits", 8, "test")
-    rows = []
-    settings = [
-        ("dopri5", {}),
-        ("tfp_dopri5", {}),
-        ("euler", {"num_steps": 10}),
-        ("euler", {"num_steps": 50}),
-    ]
-    if not quick:
-        settings += [("euler", {"num_steps": 100}), ("rk4", {"num_steps": 10})]
-    ingraph_s = None
-    for solver, kw in settings:
-        imgs, nfe = model.sample_with_nfe(n, seed=0, solver=solver, **kw)  # also compiles
-        t = median(time_fn(lambda s=solver, k=kw: model.sample_with_nfe(n, 0, solver=s, **k), repeats, 0))
-        name = solver + (f"_{kw['num_steps']}" if kw else "")
-        if solver == "dopri5":
-            ingraph_s = t
-        rows.append(
-            dict(
-                name=f"sample_{name}",
-                weights=weights,
-                n=n,
-                nfe=nfe,
-                median_s=t,
-                s_per_100=t * 100 / n,
-                swd=_swd(np.asarray(imgs), reference),
-            )
-        )
-
-    # The official code's way: scipy RK45 on the flattened batch (one step size for the whole
-    # batch), the network called from Python once per evaluation.
+    n = case["batch"]
     shape = [n, *model.image_shape]
     x0 = tf.random.stateless_normal(shape, [0, 0]).numpy().ravel().astype(np.float64)
-    counter = {"nfe": 0}
+    nfe = {}
+    out = {}
+
+    def ingraph():
+        images, nfe["ebm_zoo_fp32"] = model.sample_with_nfe(n, 0)
+        return images.numpy()
+
     eager_velocity = lambda t, x: model._velocity(model.ema_net, t, x)  # noqa: E731
+    for v in variants:
+        if v == "ebm_zoo_fp32":
+            out[v] = (ingraph, None)
+            continue
+        velocity = eager_velocity if v.endswith("eager") else model.velocity
 
-    for label, velocity in (("eager", eager_velocity), ("compiled", model.velocity)):
-
-        def field(t, x, velocity=velocity):
-            counter["nfe"] += 1
+        def field(t, x, v=v, velocity=velocity):
+            nfe[v] = nfe.get(v, 0) + 1
             xt = tf.constant(x.reshape(shape), tf.float32)
             return velocity(tf.constant(t, tf.float32), xt).numpy().ravel().astype(np.float64)
 
-        def scipy_solve(field=field):
-            counter["nfe"] = 0
+        def solve(v=v, field=field):
+            nfe[v] = 0
             return solve_ivp(
                 field, (model.t_start, model.t_end), x0, method="RK45", rtol=model.rtol, atol=model.atol
             )
 
-        scipy_solve()  # warm-up (traces the compiled velocity once)
-        t_scipy = median(time_fn(scipy_solve, repeats, 0))
-        sol = scipy_solve()
-        imgs = np.clip((sol.y[:, -1].reshape(shape) + 1) / 2, 0, 1).astype(np.float32)
-        rows.append(
-            dict(
-                name=f"sample_scipy_rk45_{label}",
-                weights=weights,
-                n=n,
-                nfe=counter["nfe"],
-                median_s=t_scipy,
-                s_per_100=t_scipy * 100 / n,
-                swd=_swd(imgs, reference),
-                ratio_vs_ingraph_dopri5=t_scipy / ingraph_s,
-            )
-        )
-    return rows
+        out[v] = (solve, None)
+    return {"variants": out, "skipped": {}, "weights": weights, "nfe": nfe}
+
+
+def setup(framework: str, case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
+    """Worker entry point (see ebm_zoo.bench.worker)."""
+    del workdir
+    if framework != "tf":
+        return {
+            "variants": {},
+            "skipped": {v: "no PyTorch twin of the VAPO U-Net in this bench" for v in variants},
+        }
+    if case["task"] == "solve":
+        return _solve_setup(case, variants)
+    import tensorflow as tf
+
+    b, steps = case["batch"], case["steps"]
+    fp32 = _build(case["model"], bf16=False)
+    rng = np.random.default_rng(0)
+    # The U-Net's output conv starts at zero (U = 0, velocity = x for any net): randomise it, so
+    # that the start-of-case check compares a non-trivial function.
+    for net in (fp32.net, fp32.ema_net):
+        for w in net.conv_out.weights:
+            w.assign(0.1 * rng.standard_normal(w.shape).astype(np.float32))
+    images = tf.constant(rng.random((b, *fp32.image_shape)).astype(np.float32))
+    x_check = tf.constant(rng.standard_normal((min(b, 8), *fp32.image_shape)).astype(np.float32))
+    t_check = tf.constant(0.5)
+    out, skipped = {}, {}
+    for v in variants:
+        try:
+            if v == "ebm_zoo_bf16" and not has_bf16(cpu_flags):
+                skipped[v] = "the CPU has neither AVX512_BF16 nor AMX-BF16"
+                continue
+            model = fp32 if v == "ebm_zoo_fp32" else _build(case["model"], bf16=True)
+            if model is not fp32:
+                model.set_weights(fp32.get_weights())
+            check = {"velocity": tf.cast(model.velocity(t_check, x_check), tf.float32).numpy()}
+            if case["task"] == "sampler":
+
+                def fn(model=model):
+                    return model.sample_with_nfe(b, 0, solver="euler", num_steps=steps)[0].numpy()
+
+            else:
+                train = tf.function(model.train_step)
+
+                def fn(train=train):
+                    return train(images)["loss"].numpy()
+
+            out[v] = (fn, check)
+        except Exception as e:  # noqa: BLE001 — reported as a skipped row
+            skipped[v] = short_error(e)
+    return {"variants": out, "skipped": skipped}
 
 
 # ------------------------------------------------------------------------------------------------

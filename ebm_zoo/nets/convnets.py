@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ebm_zoo.nets.precision import output_dtype
+
 _ACTIVATIONS = ("relu", "leaky_relu", "elu", "swish", "softplus")
 
 
@@ -61,10 +63,13 @@ class EnergyConvNet(keras.layers.Layer):
             keras.layers.Conv2D(f, k, strides=s, padding=padding, name=f"conv{i + 1}")
             for i, (f, k, s) in enumerate(self.layer_spec)
         ]
+        # Under a mixed policy ("mixed_bfloat16") the top computes in float32, so f is float32.
         if top == "sum":
-            self.head = keras.layers.Conv2D(1, self.top_kernel, padding="valid", name="top")
+            self.head = keras.layers.Conv2D(
+                1, self.top_kernel, padding="valid", name="top", dtype=output_dtype()
+            )
         else:
-            self.head = keras.layers.Dense(1, name="top")
+            self.head = keras.layers.Dense(1, name="top", dtype=output_dtype())
 
     def _act(self, h):
         if self.activation == "leaky_relu":

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import keras
 
+from ebm_zoo.nets.precision import output_dtype
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
 NORMS = ("none", "layer", "batch")
@@ -137,7 +138,8 @@ def build_generator(
         if norm_layer is not None:
             y = norm_layer(y)
         y = act(y, f"up{b}_act")
-    x = keras.layers.Conv2D(channels, 3, padding="same", name="to_image")(y)
+    # Under a mixed policy ("mixed_bfloat16") the image layers compute in float32.
+    x = keras.layers.Conv2D(channels, 3, padding="same", name="to_image", dtype=output_dtype())(y)
     if output == "tanh":
-        x = keras.layers.Activation("tanh", name="tanh")(x)
+        x = keras.layers.Activation("tanh", name="tanh", dtype=output_dtype())(x)
     return keras.Model(h, x, name=name)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ebm_zoo.nets.precision import output_dtype
 from ebm_zoo.utils.checks import EbmZooError, check_choice
 
 #: (filters, kernel, stride) per conv layer, keyed by the tabulated grid size.
@@ -129,7 +130,14 @@ def make_energy_net(
         layers.append(keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"lrelu{i + 1}"))
     layers += [
         keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(1, kernel_initializer="glorot_uniform", bias_initializer="zeros", name="score"),
+        # float32 under a mixed policy: scores stay float32 under "mixed_bfloat16".
+        keras.layers.Dense(
+            1,
+            kernel_initializer="glorot_uniform",
+            bias_initializer="zeros",
+            name="score",
+            dtype=output_dtype(),
+        ),
     ]
     return keras.Sequential(layers, name=name or f"f_{grid_size}")
 

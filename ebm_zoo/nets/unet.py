@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
+from ebm_zoo.nets.precision import output_dtype
 from ebm_zoo.utils.checks import EbmZooError
 
 
@@ -204,7 +205,10 @@ class TimeUNet(keras.layers.Layer):
                 self.up.append(keras.layers.UpSampling2D(2, interpolation="nearest"))
                 res *= 2
         self.norm_out = _group_norm(ch, G)
-        self.conv_out = keras.layers.Conv2D(self.out_channels, 3, padding="same", kernel_initializer="zeros")
+        # float32 under a mixed policy, so U(x, t) is float32 under "mixed_bfloat16" too.
+        self.conv_out = keras.layers.Conv2D(
+            self.out_channels, 3, padding="same", kernel_initializer="zeros", dtype=output_dtype()
+        )
 
     def call(self, x, t, dropout_seed=None):
         """U(x, t) [N, H, W, c] for x [N, H, W, c], t [N] (or scalar, broadcast).
