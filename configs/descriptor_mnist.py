@@ -7,8 +7,8 @@ way `model.sample()` does; K = 40 Langevin steps of δ = 0.3 with noise scale 0.
 practice: full-scale noise at this δ would leave visible grain in every sample). Adam 5e-4,
 batch 64 (the paper's object experiments use a few hundred images with SGD; on 60,000 digits
 within a CPU budget Adam is what learns). Pilot (Intel Xeon, 2 vCPUs, load average 9–11):
-0.6–0.85 s/step; ≥ 4× faster on a quiet machine (the pilots got ≈ 0.25 of a core), ≤ 0.2 s/step.
-Expected wall-clock on 2 quiet cores: 15,000 steps (16 epochs) → ≤ 50 min. After 600 steps: clean
+0.6–0.85 s/step; a quiet machine is ≈ 2× faster (ggcn_mnist and short_run_mnist measured at load
+≈ 2.3), ≈ 0.3–0.4 s/step. Expected wall-clock on 2 quiet cores: 10,000 steps (10.7 epochs) → 50–70 min. After 600 steps: clean
 black background, sharp white stroke shapes, few of them readable digits; FD-MNIST 217 (500
 samples; blurred-train baseline 413 at 5,000).
 """
@@ -52,6 +52,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=15000, log_every=100, checkpoint_every=1500, num_samples=64, seed=0)
+        dict(steps=10000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
     )
     return c

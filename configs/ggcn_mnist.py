@@ -4,8 +4,8 @@
 blocks (7 → 14 → 28); energy ConvNet 28 → 14 → 7 with a dense top; K = 10 wGCN refinement steps
 per iteration (split solver, J = 2, δ = 0.5 on [−1, 1] pixels, noise scale 0.05), Adam 5e-4 /
 3e-4, batch 64. Generator-initialised chains make it the cheapest sampler of the zoo. Pilot (Intel
-Xeon, 2 vCPUs, load average 8–11): 0.41–0.57 s/iteration; ≥ 4× faster quiet, ≤ 0.14 s. Expected
-wall-clock on 2 quiet cores: 20,000 iterations (21 epochs) → ≤ 47 min. After 800 iterations:
+Xeon, 2 vCPUs, load average 8–11): 0.41–0.57 s/iteration; at load ≈ 2.3: 0.28 s. Expected
+wall-clock on 2 quiet cores: 15,000 iterations (16 epochs) → ≈ 70 min. After 800 iterations:
 varied stroke fragments, not yet digits; FD-MNIST 284 (500 samples; blurred-train baseline 413).
 """
 
@@ -52,6 +52,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=20000, log_every=200, checkpoint_every=2000, num_samples=64, seed=0)
+        dict(steps=15000, log_every=200, checkpoint_every=1500, num_samples=64, seed=0)
     )
     return c

@@ -1,8 +1,8 @@
 """Contrastive-divergence baseline of the multi-grid paper on full MNIST, at `multigrid_mnist`'s budget.
 
 One 28×28 energy net (the finest-grid net of `multigrid_mnist`), chains start at the training
-batch and run T = 30 official sampler steps; same optimiser, batch 64 and 6,000 iterations.
-Pilot (Intel Xeon, 2 vCPUs, load ≈ 9): 1.0 s/iteration; ≥ 4× faster quiet, so ≤ 25 min on 2 quiet
+batch and run T = 30 official sampler steps; same optimiser, batch 64 and 4,000 iterations.
+Pilot (Intel Xeon, 2 vCPUs, load ≈ 9): 1.0 s/iteration; ≈ 2× faster quiet, so ≈ 35 min on 2 quiet
 cores. In the pilot the CD loss and gradient were ≈ 0 from the start (noise-free chains started at
 the data barely move): the known failure this baseline documents. `model.sample()` starts, like
 every multi-grid mode, from the flat colour, which CD never trained from.

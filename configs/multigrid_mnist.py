@@ -5,9 +5,9 @@
 The paper's algorithm and optimiser (official noise-free sampler, T = 30, δ = 0.3 on [0, 255],
 Adam 0.3 / 0.5 / 0.999 / 1e-8, batch-statistics BatchNorm) with the layer table at a quarter of
 the filters (`width=0.25`, as `multigrid_cpu`), batch 64. Pilot (Intel Xeon, 2 vCPUs, load
-average ≈ 9, with a test run alongside): 2.4 s/iteration (the single-net CD baseline: 1.0 s); ≥ 4×
-faster on a quiet machine, ≤ 0.6 s. Expected wall-clock on 2 quiet cores: 6,000 iterations (6.4
-epochs) → ≤ 60 min. `multigrid_cd_mnist` and `multigrid_pcd_mnist` are the baselines at this
+average ≈ 9, with a test run alongside): 2.4 s/iteration (the single-net CD baseline: 1.0 s); a quiet
+machine is ≈ 2× faster (measured on ggcn/short-run), ≈ 0.6–1.2 s. Expected wall-clock on 2 quiet
+cores: 4,000 iterations (4.3 epochs) → 40–80 min. `multigrid_cd_mnist` and `multigrid_pcd_mnist` are the baselines at this
 budget (same iterations, batch and T).
 """
 
@@ -46,6 +46,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     cfg.train = ml_collections.ConfigDict(
-        dict(steps=6000, log_every=100, checkpoint_every=600, num_samples=64, seed=0)
+        dict(steps=4000, log_every=100, checkpoint_every=500, num_samples=64, seed=0)
     )
     return cfg

@@ -2,8 +2,8 @@
 
 One 28×28 energy net (the finest-grid net of `multigrid_mnist`); one persistent chain per batch
 row (sequential mode, `pcd_chains` = batch size 64), first started at the data, T = 30 official
-sampler steps per iteration; same optimiser and 6,000 iterations. Pilot (Intel Xeon, 2 vCPUs,
-load ≈ 10): 1.1 s/iteration; ≥ 4× faster quiet, so ≤ 30 min on 2 quiet cores.
+sampler steps per iteration; same optimiser and 4,000 iterations. Pilot (Intel Xeon, 2 vCPUs,
+load ≈ 10): 1.1 s/iteration; ≈ 2× faster quiet, so ≈ 40 min on 2 quiet cores.
 """
 
 import ml_collections

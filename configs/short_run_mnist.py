@@ -3,11 +3,11 @@
 `mnist_local` (the official 60,000 training digits), 28×28 gray, pixels in [−1, 1]. The net of
 `short_run_digits` (swish ConvNet 28 → 14 → 7, 32/64/128 filters) and its sampler: K = 40 Langevin
 steps, gradient coefficient δ²/2 = 1, noise std 0.005, chains from uniform noise or a 5 %-re-
-initialised replay buffer (capacity 10,000), Adam 1e-4, batch 64 (Nijkamp et al.'s MNIST batch is
-100 with K = 100; the CPU budget keeps K = 40, which `model.sample()` also runs from fresh noise).
+initialised replay buffer (capacity 10,000), Adam 1e-4, batch 64; the CPU budget keeps K = 40,
+which `model.sample()` also runs from fresh noise.
 Pilot (Intel Xeon, 2 vCPUs, load average 8–10): 3.5 s/step (steps 30 → 60 in 104 s); the pilots
-got ≈ 0.25 of a core, so a quiet machine should be ≥ 4× faster (≤ 0.9 s/step). Expected wall-clock
-on 2 quiet cores: 4,000 steps (4.3 epochs) → ≤ 60 min. After 60 steps the fresh samples are
+got ≈ 0.25 of a core; at load ≈ 2.3 it ran 1.9 s/step (steps 210 → 225 in 28 s). Expected wall-clock
+on 2 quiet cores: 2,500 steps (2.7 epochs) × ≈ 1.9 s → ≈ 80 min. After 60 steps the fresh samples are
 centred digit-sized blobs on a black background.
 """
 
@@ -52,6 +52,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=4000, log_every=100, checkpoint_every=500, num_samples=64, seed=0)
+        dict(steps=2500, log_every=100, checkpoint_every=500, num_samples=64, seed=0)
     )
     return c

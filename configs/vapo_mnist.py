@@ -7,9 +7,9 @@ block per level, attention at 7×7, no dropout; batch 64. Training needs no MCMC
 differentiates the velocity ∇Φ (double back-propagation through the U-Net): the pilot with 32 base
 channels took ≈ 6 s/step on the loaded machine (Intel Xeon, 2 vCPUs, load 9) and 140 s to trace,
 hence 16 channels (≈ 4× fewer FLOPs): 3–5 s/step at load 9–10, ≈ 2 min to trace, and each sample
-grid (dopri5) takes minutes early in training. The pilots got ≈ 0.25 of a core, so a quiet
-machine should be ≥ 4× faster (≤ 1 s/step). Expected wall-clock on 2 quiet cores: 4,000 steps
-(4.3 epochs) → ≤ 70 min plus four sample grids.
+grid (dopri5) takes minutes early in training. A quiet machine is ≈ 2× faster (measured on
+ggcn/short-run at load ≈ 2.3), ≈ 1.5–2.5 s/step. Expected wall-clock on 2 quiet cores: 2,500 steps
+(2.7 epochs) → 60–105 min plus three sample grids; the longest and least certain of the eight.
 """
 
 import ml_collections
@@ -58,6 +58,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=4000, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
+        dict(steps=2500, log_every=100, checkpoint_every=1000, num_samples=64, seed=0)
     )
     return c

@@ -3,8 +3,8 @@
 `wgcn_cpu`'s recipe moved to 28×28: the LeakyReLU object-mode ConvNet 28 → 14 → 7 (32/64/64
 filters), [−1, 1] pixels with σ = 0.5, τ = 0.25 (τ/σ² = 1) solved by J = 3 split-solver iterations,
 noise scale 0.05, K = 20 flow steps per iteration, persistent chains (64 = the batch), Adam 5e-4,
-batch 64. Pilot (Intel Xeon, 2 vCPUs, load ≈ 8, an evaluation alongside): 2.1 s/iteration; ≥ 4×
-faster quiet, ≤ 0.5 s. Expected wall-clock on 2 quiet cores: 6,000 iterations (6.4 epochs) → ≤ 50
+batch 64. Pilot (Intel Xeon, 2 vCPUs, load ≈ 8, an evaluation alongside): 2.1 s/iteration; ≈ 2×
+faster quiet, ≈ 1 s. Expected wall-clock on 2 quiet cores: 4,000 iterations (4.3 epochs) → ≈ 70
 min. Watch the first grids: after 30 iterations every fresh sample was the same grey checkerboard
 and the flow energies stopped changing after 5 of the 20 steps.
 """
@@ -49,6 +49,6 @@ def get_config() -> ml_collections.ConfigDict:
         dict(name="mnist_local", image_size=28, batch_size=64, split="train", channels=1)
     )
     c.train = ml_collections.ConfigDict(
-        dict(steps=6000, log_every=100, checkpoint_every=600, num_samples=64, seed=0)
+        dict(steps=4000, log_every=100, checkpoint_every=500, num_samples=64, seed=0)
     )
     return c
