@@ -65,4 +65,4 @@ def test_diagnose_errors_are_one_line():
     assert _error_lines(proc) == ["error: --temperature must be a number > 0 or 'model', got 'hot'."]
     proc = _run("--handle=short_run_digits", "--num_chains=1")
     assert proc.returncode == 1
-    assert _error_lines(proc) == ["error: `num_chains` must be >= 2, got 1."]
+    assert _error_lines(proc) == ["error: `--num_chains` must be >= 2, got 1."]

@@ -12,16 +12,16 @@ them. Performance is measured here, never asserted in tests.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 from ebm_zoo import bench  # noqa: E402
-from ebm_zoo.bench import runner  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("suites", list(bench.SUITES), f"Suites to run, from: {', '.join(bench.SUITES)}.")
@@ -40,22 +40,42 @@ flags.DEFINE_list(
 
 
 def _env(items):
+    from ebm_zoo.utils.checks import EbmZooError
+
     if not items:
         return None
     bad = [i for i in items if "=" not in i]
     if bad:
-        raise app.UsageError(f"--tf_env/--torch_env take KEY=VALUE items, got {bad}.")
+        raise EbmZooError(f"--tf_env/--torch_env take KEY=VALUE items, got {bad}.")
     return dict(i.split("=", 1) for i in items)
+
+
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    unknown = [s for s in FLAGS.suites if s not in bench.SUITES]
+    if unknown:
+        raise EbmZooError(f"Unknown suite(s) {unknown}; valid: {', '.join(bench.SUITES)}.")
+    if FLAGS.rounds is not None:
+        checks.check_count(FLAGS.rounds, "--rounds")
+    if FLAGS.steps is not None:
+        checks.check_count(FLAGS.steps, "--steps")
+    _env(FLAGS.tf_env)
+    _env(FLAGS.torch_env)
+    if FLAGS.out:
+        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+        if os.path.isdir(FLAGS.out):
+            raise EbmZooError(f"--out={FLAGS.out!r} is a directory; give a JSON file name.")
 
 
 def main(argv):
     del argv
-    unknown = [s for s in FLAGS.suites if s not in bench.SUITES]
-    if unknown:
-        raise app.UsageError(f"Unknown suite(s) {unknown}; valid: {', '.join(bench.SUITES)}.")
+    from ebm_zoo.bench import runner
+    from ebm_zoo.utils import atomic
+
     rounds = FLAGS.rounds or (2 if FLAGS.quick else 5)
-    if rounds < 1:
-        raise app.UsageError(f"--rounds must be >= 1, got {rounds}.")
     report = runner.run(
         FLAGS.suites,
         quick=FLAGS.quick,
@@ -69,10 +89,10 @@ def main(argv):
         sampler_steps=FLAGS.steps,
     )
     if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            json.dump(report, f, indent=1, default=float)
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+        atomic.write_json(FLAGS.out, report, indent=1, default=float)
         print(f"\nwrote {FLAGS.out}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

@@ -16,14 +16,14 @@ autocorrelation after burn-in, acceptance and gradient norm per step, and a traj
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("handle", None, "Preset name, preset directory or URI (as ebm_zoo.load).")
@@ -103,62 +103,78 @@ def figure(report: dict, run, name: str):
     return plots.stack(panels)
 
 
+def _temperature():
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if FLAGS.temperature == "model":
+        return "model"
+    try:
+        value = float(FLAGS.temperature)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise EbmZooError(f"--temperature must be a number > 0 or 'model', got {FLAGS.temperature!r}.")
+    return value
+
+
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if not FLAGS.handle:
+        raise EbmZooError("--handle is required (a preset name such as descriptor_brick, or a directory).")
+    checks.check_handle(FLAGS.handle, "--handle")
+    checks.check_count(FLAGS.num_chains, "--num_chains", minimum=2)
+    checks.check_count(FLAGS.num_steps, "--num_steps")
+    if FLAGS.burn_in is not None:
+        checks.check_count(FLAGS.burn_in, "--burn_in", minimum=0, maximum=FLAGS.num_steps - 1)
+    checks.check_count(FLAGS.num_leapfrog_steps, "--num_leapfrog_steps")
+    checks.check_seed(FLAGS.seed, "--seed")
+    _temperature()
+    if FLAGS.out:
+        checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+
+
 def main(argv):
     del argv
     import tensorflow as tf
 
     import ebm_zoo
     from ebm_zoo.sampling.diagnostics import diagnose_model
+    from ebm_zoo.utils import atomic
 
     # TFP's FFT autocorrelation warns about a complex-to-real cast it does on purpose.
     tf.get_logger().setLevel("ERROR")
-    from ebm_zoo.utils.checks import EbmZooError
-
-    try:
-        if not FLAGS.handle:
-            raise EbmZooError(
-                "--handle is required (a preset name such as descriptor_brick, or a directory)."
-            )
-        temperature = FLAGS.temperature
-        if temperature != "model":
-            try:
-                temperature = float(temperature)
-            except ValueError:
-                raise EbmZooError(
-                    f"--temperature must be a number > 0 or 'model', got {FLAGS.temperature!r}."
-                ) from None
-        model = ebm_zoo.load(FLAGS.handle)
-        settings = {}
-        if FLAGS.sampler == "hmc":
-            settings["num_leapfrog_steps"] = FLAGS.num_leapfrog_steps
-        if FLAGS.sampler != "langevin":
-            if not FLAGS.adapt:
-                settings["target_accept"] = None
-            elif FLAGS.target_accept is not None:
-                settings["target_accept"] = FLAGS.target_accept
-        report, run = diagnose_model(
-            model,
-            num_chains=FLAGS.num_chains,
-            num_steps=FLAGS.num_steps,
-            sampler=FLAGS.sampler,
-            step_size=FLAGS.step_size,
-            init=FLAGS.init,
-            seed=FLAGS.seed,
-            burn_in=FLAGS.burn_in,
-            num_segments=FLAGS.num_segments,
-            temperature=temperature,
-            **settings,
-        )
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    model = ebm_zoo.load(FLAGS.handle)
+    settings = {}
+    if FLAGS.sampler == "hmc":
+        settings["num_leapfrog_steps"] = FLAGS.num_leapfrog_steps
+    if FLAGS.sampler != "langevin":
+        if not FLAGS.adapt:
+            settings["target_accept"] = None
+        elif FLAGS.target_accept is not None:
+            settings["target_accept"] = FLAGS.target_accept
+    report, run = diagnose_model(
+        model,
+        num_chains=FLAGS.num_chains,
+        num_steps=FLAGS.num_steps,
+        sampler=FLAGS.sampler,
+        step_size=FLAGS.step_size,
+        init=FLAGS.init,
+        seed=FLAGS.seed,
+        burn_in=FLAGS.burn_in,
+        num_segments=FLAGS.num_segments,
+        temperature=_temperature(),
+        **settings,
+    )
     name = os.path.basename(os.path.normpath(FLAGS.handle))
     out = FLAGS.out or os.path.join("diagnostics", f"{name}_{FLAGS.sampler}")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     report = {"handle": FLAGS.handle, **report}
-    with open(out + ".json", "w") as f:
-        json.dump(_clean(report), f, indent=2)
-    figure(report, run, name).save(out + ".png")
+    atomic.write_json(out + ".json", _clean(report))
+    with atomic.file(out + ".png") as tmp:
+        figure(report, run, name).save(tmp, format="PNG")
     e = report["energy"]
     print(
         f"{name} {FLAGS.sampler}: accept {report['acceptance']['mean']:.3f}, step {report['final_step_size_mean']:.3g}, "
@@ -170,4 +186,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)
