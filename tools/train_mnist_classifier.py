@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 from ebm_zoo.metrics import mnist_classifier  # noqa: E402
 
@@ -30,27 +31,35 @@ flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate (cosine-decayed)."
 flags.DEFINE_integer("num_train", None, "Use only the first N train images (quick checks).")
 
 
+def check_flags():
+    """Validates the flags (no training)."""
+    from ebm_zoo.utils import checks
+
+    checks.check_seed(FLAGS.seed, "--seed")
+    checks.check_count(FLAGS.epochs, "--epochs")
+    checks.check_count(FLAGS.batch_size, "--batch_size")
+    checks.check_number(FLAGS.learning_rate, "--learning_rate", minimum=0.0, open_minimum=True)
+    if FLAGS.num_train is not None:
+        checks.check_count(FLAGS.num_train, "--num_train")
+    checks.check_output_dir(FLAGS.out_dir, "--out_dir")
+
+
 def main(argv):
     del argv
     from ebm_zoo.metrics.mnist_training import train_mnist_classifier
-    from ebm_zoo.utils.checks import EbmZooError
 
-    try:
-        info = train_mnist_classifier(
-            FLAGS.out_dir,
-            seed=FLAGS.seed,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            learning_rate=FLAGS.learning_rate,
-            num_train=FLAGS.num_train,
-        )
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    info = train_mnist_classifier(
+        FLAGS.out_dir,
+        seed=FLAGS.seed,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        num_train=FLAGS.num_train,
+    )
     keys = ("test_accuracy", "test_errors", "seconds", "num_parameters", "weights_bytes", "weights_sha256")
     print(json.dumps({k: info[k] for k in keys}, indent=2))
     print(f"Wrote {os.path.join(FLAGS.out_dir, info['weights_file'])}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)

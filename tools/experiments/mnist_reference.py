@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ebm_zoo.utils import cli
 
-from absl import app, flags  # noqa: E402
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("rows", ["floor", "gaussian", "blur"], "Reference rows to compute.")
@@ -56,21 +57,31 @@ def _cpu_name() -> str:
     return platform.machine()
 
 
+ROWS = ("floor", "gaussian", "blur")
+
+
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    bad = [r for r in FLAGS.rows if r not in ROWS]
+    if bad or not FLAGS.rows:
+        raise EbmZooError(f"--rows must list some of {', '.join(ROWS)}, got {FLAGS.rows}.")
+    checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
+    checks.check_output_dir(FLAGS.sheets_dir, "--sheets_dir")
+
+
 def main(argv):
     del argv
     from ebm_zoo.metrics import mnist_classifier, mnist_protocol
     from ebm_zoo.utils.atomic import atomic_write_text
-    from ebm_zoo.utils.checks import EbmZooError
 
     rows = {}
-    try:
-        for kind in FLAGS.rows:
-            report = mnist_protocol.reference_report(kind, os.path.join(FLAGS.sheets_dir, kind))
-            rows[kind] = {k: report[k] for k in KEYS}
-            print(json.dumps({kind: {k: rows[kind][k] for k in KEYS[:8]}}), flush=True)
-    except EbmZooError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    for kind in FLAGS.rows:
+        report = mnist_protocol.reference_report(kind, os.path.join(FLAGS.sheets_dir, kind))
+        rows[kind] = {k: report[k] for k in KEYS}
+        print(json.dumps({kind: {k: rows[kind][k] for k in KEYS[:8]}}), flush=True)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     doc = {
@@ -86,4 +97,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, check=check_flags)
