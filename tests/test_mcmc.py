@@ -278,7 +278,7 @@ def test_family_recipe_reproduces_a_descriptors_langevin_bit_for_bit():
 
     d = Descriptor(image_size=8, channels=1, mode="object", layers=[[4, 3, 2]], num_steps=5)
     d.build()
-    x0 = d._init_noise(3, 8, tf.constant([1, 2]))
+    x0 = d.chain_start(3, tf.constant([1, 2]), size=8)
     seed = tf.constant([3, 4])
     today = d.run_langevin(x0, seed).samples
     s = family_sampler("langevin", step_size=d.step_size, noise_scale=d.noise_scale, clip=d._clip())

@@ -394,7 +394,7 @@ def test_bad_input_raises():
         m.sample(2, seed=0, atol=-1.0)
     with pytest.raises(EbmZooError, match="solver"):
         m.sample(2, seed=0, solver="heun")
-    with pytest.raises(EbmZooError, match="Unknown VAPO sampler option"):
+    with pytest.raises(EbmZooError, match="Unknown sampler setting"):
         m.sample(2, seed=0, step_size=0.1)
     with pytest.raises(EbmZooError, match="mask"):
         m.inpaint(x01, np.full([1, 4, 4, 1], 0.5, np.float32))

@@ -81,7 +81,7 @@ def main(argv):
 
     handle = check_flags()
     model = ebm_zoo.load(handle)
-    if not hasattr(model, "inpaint"):
+    if not model.has_inpaint:
         raise EbmZooError(f"{handle} holds a {type(model).__name__}, which has no `inpaint`.")
     data = _data_config(handle)
     name = FLAGS.dataset or data.get("name")
