@@ -7,6 +7,11 @@ per iteration (split solver, J = 2, δ = 0.5 on [−1, 1] pixels, noise scale 0.
 Xeon, 2 vCPUs, load average 8–11): 0.41–0.57 s/iteration; at load ≈ 2.3: 0.28 s. Expected
 wall-clock on 2 quiet cores: 15,000 iterations (16 epochs) → ≈ 70 min. After 800 iterations:
 varied stroke fragments, not yet digits; FD-MNIST 284 (500 samples; blurred-train baseline 413).
+
+The first full run with energy_lr 5e-4 and no score regulariser diverged at iteration 5,200 (energy
+gap 1e12 after a slow rise from ~3 at 3,000; stroke fragments at 4,600, kept as ckpt-4600). Hence
+energy_lr 2e-4 and score_reg 1e-3 (the guard mean(f(X)² + f(x̃)²)); this setting has not yet been
+run to the end.
 """
 
 import ml_collections
@@ -40,11 +45,11 @@ def get_config() -> ml_collections.ConfigDict:
             gen_sigma=0.3,
             latent_steps=0,
             latent_step_size=0.1,
-            energy_lr=5e-4,
+            energy_lr=2e-4,
             gen_lr=3e-4,
             beta_1=0.5,
             beta_2=0.999,
-            score_reg=0.0,
+            score_reg=1e-3,
             trace_points=5,
         )
     )
