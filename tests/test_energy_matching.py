@@ -472,3 +472,89 @@ def test_export_round_trips_sample_energy_and_inpaint_pixel_for_pixel(tmp_path):
         )
     with pytest.raises(tf.errors.InvalidArgumentError, match="images"):
         loaded.signatures["energy"](images=tf.constant(x01 + 2.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# tools/experiments/energy_matching_temperature.py: the T curve by the MNIST protocol.
+@pytest.fixture(scope="module")
+def em_workdir(tmp_path_factory):
+    """A 1-step run of a tiny Energy Matching potential on MNIST 28x28 (dt 0.25, T up to 2.5)."""
+    import ml_collections
+
+    from ebm_zoo import training
+
+    model = {**TINY, "image_size": 28, "dt_gibbs": 0.25, "max_sample_steps": 10, "t_end": 1.0}
+    cfg = ml_collections.ConfigDict(
+        dict(
+            description="tiny energy matching on MNIST",
+            config_name="test_tiny_em",
+            model=dict(family="energy_matching", **model),
+            data=dict(name="mnist_local", image_size=28, batch_size=8, split="train"),
+            train=dict(steps=1, log_every=1, checkpoint_every=1, num_samples=4, seed=0),
+        )
+    )
+    path = tmp_path_factory.mktemp("runs") / "tiny_em"
+    training.train(cfg, str(path), verbose=0)
+    return path
+
+
+def _tool(*args):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(root / "tools/experiments/energy_matching_temperature.py"), *args],
+        capture_output=True, text=True, env=env, cwd=root, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_temperature_tool_scores_each_T_like_the_protocol_and_fills_the_doc_table(em_workdir, tmp_path):
+    import ebm_zoo
+    from ebm_zoo.metrics import mnist_protocol
+
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "# head\n\nbefore\n<!-- energy_matching_T:begin -->\nold table\n<!-- energy_matching_T:end -->\nafter\n"
+    )
+    out = tmp_path / "T.json"
+    common = [f"--workdir={em_workdir}", "--num_samples=20", "--sample_batch=10", "--num_reference=200",
+              f"--out={out}", f"--sheets_dir={tmp_path / 'sheets'}", f"--doc={doc}"]  # fmt: skip
+    res = _tool(*common, "--T=0,0.5,2.5", "--seed=3")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["T"], r["num_steps"], r["num_samples"], r["standard"]) for r in rows] == [
+        (0.0, 0, 20, False), (0.5, 2, 20, False), (2.5, 10, 20, False),
+    ]  # fmt: skip
+    # Each row is the protocol's own figure of model.sample(t_end=T) with the protocol's seeds.
+    model = ebm_zoo.load(str(em_workdir))
+    for row in rows:
+        ref = mnist_protocol.evaluate_mnist(
+            lambda n, seed, t=row["T"]: model.sample(n, seed=seed, t_end=t),
+            num_samples=20, sample_batch=10, num_reference=200, seed=3,
+        )  # fmt: skip
+        for key in ("fd_mnist", "classifier_score", "precision", "recall"):
+            assert row[key] == pytest.approx(ref[key], rel=1e-5, abs=1e-6), (row["T"], key)
+        assert (tmp_path / "sheets" / f"T={row['T']:g}" / "samples.png").exists()
+    assert rows[0]["fd_mnist"] != rows[2]["fd_mnist"]  # T is honoured
+    text = doc.read_text()
+    assert text.startswith("# head\n\nbefore\n<!-- energy_matching_T:begin -->\n") and text.endswith(
+        "<!-- energy_matching_T:end -->\nafter\n"
+    )
+    assert "old table" not in text and "| 2.5 | 10 |" in text and "| 0 | 0 |" in text
+    # Bad input: one line naming the flag, before any sampling.
+    for args, code, word in (
+        (["--T=3.0"], 1, "t_end=3.0"),  # beyond max_sample_steps * dt = 2.5
+        (["--T=1", "--num_steps=2"], 1, "not both"),
+        (["--T=-1"], 1, "--T"),
+    ):
+        bad = _tool(*common, *args)
+        assert bad.returncode == code and word in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    nodoc = tmp_path / "plain.md"
+    nodoc.write_text("no markers\n")
+    bad = _tool(*[a for a in common if not a.startswith("--doc")], f"--doc={nodoc}")
+    assert bad.returncode == 1 and "energy_matching_T:begin" in bad.stderr
