@@ -1,8 +1,8 @@
 """Presets of the energy_matching family: data only, registered in __init__.py (see ebm_zoo.presets.registry).
 
-`energy_matching_mnist` names the CPU recipe (configs/energy_matching_mnist.py) on the local MNIST
-copy; no weights are shipped yet (not trained to completion here; docs/energy_matching.md), so
-`ebm_zoo.load("energy_matching_mnist")` says so and how to train it.
+`energy_matching_mnist` names the CPU recipe (configs/energy_matching_mnist.py: ≈ 1 h on 2 cores) on
+the local MNIST copy; no weights are shipped yet (not trained here; docs/energy_matching.md "Not done
+yet" gives the commands), so `ebm_zoo.load("energy_matching_mnist")` says so and how to train it.
 """
 
 PRESETS = {
