@@ -448,3 +448,120 @@ def test_new_user_command_saves_a_grid_and_untrained_presets_say_how(tmp_path):
     info = presets.PRESETS[untrained[0]]
     assert "EbmZooError" in done.stderr and f"tools/train.py --model={info.config}" in done.stderr
     assert f"tools/export.py --workdir=runs/{untrained[0]} --preset={untrained[0]}" in done.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# tools/experiments/torchebm_mnist.py: the TorchEBM peer row.
+
+needs_torchebm = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchebm") is None,
+    reason="torch / torchebm not installed (the bench extra: pip install -e .[bench])",
+)
+PEER_TOOL = str(ROOT / "tools" / "experiments" / "torchebm_mnist.py")
+
+
+@needs_torchebm
+def test_torchebm_peer_budget_comes_from_a_run_or_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_config.json").write_text("{}")
+    (run / "metrics.json").write_text(json.dumps({"step": 10, "train_seconds": 50.0}))  # no CPU recorded
+    done = subprocess.run(
+        [sys.executable, PEER_TOOL, f"--budget_from={run}", f"--out={tmp_path / 'p.json'}"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        cwd=str(ROOT),
+        timeout=600,
+    )
+    assert done.returncode == 1 and "records no training CPU seconds" in done.stderr, done.stderr[-2000:]
+    assert "--cpu_seconds" in done.stderr and not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.slow
+@needs_mnist
+@needs_torchebm
+def test_torchebm_peer_smoke_run_writes_a_protocol_row(tmp_path):
+    """A few CPU-seconds of TorchEBM training, 100 fresh samples through ebm_zoo's protocol."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_config.json").write_text("{}")
+    (run / "timing.json").write_text(
+        json.dumps({"step": 5, "train_wall_seconds": 3.0, "train_cpu_seconds": 2.0, "complete": True})
+    )
+    out = tmp_path / "peer.json"
+    args = [f"--budget_from={run}", "--num_samples=100", "--sample_batch=50", "--max_steps=3"]
+    args += [f"--out={out}", f"--sheets_dir={tmp_path / 'sheets'}"]
+    done = subprocess.run(
+        [sys.executable, PEER_TOOL, *args],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    t = doc["training"]
+    assert doc["budget"]["cpu_seconds"] == 2.0 and 1 <= t["steps"] <= 3 and t["finite"]
+    assert t["cpu_seconds"] >= 2.0 or t["steps"] == 3  # stops at the budget (or --max_steps)
+    f = doc["figures"]
+    assert f["num_samples"] == 100 and f["standard"] is False and f["sample_batch"] == 50
+    assert (
+        f["fd_mnist"] > 0 and 1.0 <= f["classifier_score"] <= 10.0 and f["sampling_cpu_seconds_per_100"] > 0
+    )
+    s = doc["settings"]
+    assert (
+        s["layers"] == [[32, 3, 1], [64, 4, 2], [128, 4, 2]]
+        and s["num_steps"] == 40
+        and s["batch_size"] == 64
+    )
+    assert abs(s["noise_std"] - 0.005) < 1e-9 and abs(s["gradient_coefficient"] - 1.0) < 1e-9
+    assert (tmp_path / "sheets" / "samples.png").is_file()
+
+
+_NET_CHECK = """
+import importlib.util, sys
+import numpy as np, torch
+from ebm_zoo import config as config_lib
+from ebm_zoo.models import build_model
+from ebm_zoo.presets import files
+spec = importlib.util.spec_from_file_location("torchebm_mnist_tool", sys.argv[1])
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+energy, _, _, _ = tool.build(tool.settings(), seed=0)
+model = build_model(config_lib.get_config("short_run_mnist").model)
+files.build_variables(model)
+net = model.net
+assert sum(p.numel() for p in energy.parameters()) == sum(int(np.prod(v.shape)) for v in net.trainable_variables)
+convs = [m for m in energy.convs if isinstance(m, torch.nn.Conv2d)]
+with torch.no_grad():
+    for conv, layer in zip(convs, net.convs):
+        conv.weight.copy_(torch.from_numpy(np.asarray(layer.kernel).transpose(3, 2, 0, 1)))
+        conv.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
+    k = np.asarray(net.head.kernel)[:, 0]  # NHWC flatten order -> NCHW
+    c = convs[-1].out_channels
+    energy.top.weight.copy_(torch.from_numpy(k.reshape(7, 7, c).transpose(2, 0, 1).reshape(1, -1)))
+    energy.top.bias.copy_(torch.from_numpy(np.asarray(net.head.bias)))
+x = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28, 1)).astype(np.float32)
+want = np.asarray(model.energy((x + 1) / 2))
+got = energy(torch.from_numpy(x.transpose(0, 3, 1, 2))).detach().numpy()
+np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+print("same energies", got, want)
+"""
+
+
+@pytest.mark.slow
+@needs_torchebm
+def test_torchebm_net_matches_the_ebm_zoo_short_run_net(tmp_path):
+    """Same layer table: with short_run_mnist's Keras weights copied in, the TorchEBM energy gives
+    the same energies as `model.energy` (so padding, activation, flatten order and sign agree)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NET_CHECK, PEER_TOOL],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        cwd=str(ROOT),
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same energies" in done.stdout
