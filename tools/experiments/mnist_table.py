@@ -19,6 +19,7 @@ Writes --out_json (default docs/benchmarks/mnist_table.json), replaces the text 
 --readme (README.md), and, unless --no_gallery, one 8x8 grid per preset with weights,
 `ebm_zoo.utils.images.save_grid(ebm_zoo.load(name).sample(64, seed=0), <gallery_dir>/<name>.png)`,
 shown between `<!-- mnist_gallery:begin -->` / `<!-- mnist_gallery:end -->` in the README.
+Default paths are inside this checkout, wherever the command runs from.
 """
 
 from __future__ import annotations
@@ -33,14 +34,23 @@ cli.quiet_startup()
 
 from absl import flags  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[2]
 FLAGS = flags.FLAGS
 flags.DEFINE_list("presets", None, "Presets to list (default: every registered preset ending in _mnist).")
-flags.DEFINE_string("reference", "docs/benchmarks/mnist_reference.json", "Reference rows (floor, baselines).")
-flags.DEFINE_string("peer", "docs/benchmarks/torchebm_mnist.json", "TorchEBM peer row (skipped if absent).")
-flags.DEFINE_string("out_json", "docs/benchmarks/mnist_table.json", "The table as JSON.")
-flags.DEFINE_string("docs", "docs/benchmarks.md", "Markdown file with the mnist_table markers ('' = none).")
-flags.DEFINE_string("readme", "README.md", "README with the mnist_table / mnist_gallery markers ('' = none).")
-flags.DEFINE_string("gallery_dir", "docs/gallery", "Where <preset>.png grids are written.")
+flags.DEFINE_string(
+    "reference", str(REPO / "docs/benchmarks/mnist_reference.json"), "Reference rows (floor, baselines)."
+)
+flags.DEFINE_string(
+    "peer", str(REPO / "docs/benchmarks/torchebm_mnist.json"), "TorchEBM peer row (skipped if absent)."
+)
+flags.DEFINE_string("out_json", str(REPO / "docs/benchmarks/mnist_table.json"), "The table as JSON.")
+flags.DEFINE_string(
+    "docs", str(REPO / "docs/benchmarks.md"), "Markdown file with the mnist_table markers ('' = none)."
+)
+flags.DEFINE_string(
+    "readme", str(REPO / "README.md"), "README with the mnist_table / mnist_gallery markers ('' = none)."
+)
+flags.DEFINE_string("gallery_dir", str(REPO / "docs/gallery"), "Where <preset>.png grids are written.")
 flags.DEFINE_bool("gallery", True, "Sample an 8x8 grid (seed 0) of every preset with weights.")
 flags.DEFINE_integer("seed", 0, "Seed of the gallery grids.")
 
@@ -346,7 +356,6 @@ def build(
         "machine": _machine(),
         "rows": rows,
     }
-    atomic.write_json(out_json, doc, indent=2)
     block = table_block(rows, doc)
     for path, with_gallery in ((docs, False), (readme, True)):
         if not path:
@@ -355,6 +364,10 @@ def build(
         if with_gallery:
             text = replace_between(text, GALLERY_MARKERS, gallery_block(models, os.path.dirname(path) or "."))
         atomic.write_text(path, text)
+    for r in rows:  # gallery paths inside the checkout are stored relative to it
+        if r.get("gallery") and Path(r["gallery"]).resolve().is_relative_to(REPO):
+            r["gallery"] = str(Path(r["gallery"]).resolve().relative_to(REPO))
+    atomic.write_json(out_json, doc, indent=2)
     return doc
 
 

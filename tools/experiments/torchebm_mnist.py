@@ -50,6 +50,7 @@ cli.quiet_startup()
 
 from absl import flags  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[2]
 FLAGS = flags.FLAGS
 flags.DEFINE_float(
     "cpu_seconds", None, "Training budget in process CPU seconds (default: from --budget_from)."
@@ -64,7 +65,7 @@ flags.DEFINE_integer("num_samples", 5000, "Fresh samples evaluated (the protocol
 flags.DEFINE_integer("sample_batch", 250, "Samples per sampler call (the protocol's chunk).")
 flags.DEFINE_integer("seed", 0, "Seed of the training (init, data order, chains) and of the samples.")
 flags.DEFINE_integer("max_steps", None, "Stop after this many training steps even within the budget.")
-flags.DEFINE_string("out", "docs/benchmarks/torchebm_mnist.json", "JSON file of the row.")
+flags.DEFINE_string("out", str(REPO / "docs/benchmarks/torchebm_mnist.json"), "JSON file of the row.")
 flags.DEFINE_string(
     "sheets_dir", "reports/torchebm_mnist", "Directory of the protocol's report.json + samples.png."
 )
