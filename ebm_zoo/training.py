@@ -11,6 +11,8 @@ The workdir holds everything needed to reproduce and continue a run:
     samples/step_XXXXXX.png   a sample grid at every checkpoint (per-grid PNGs where the model has grids)
     tb/                    TensorBoard scalars (every logged metric) and sample images
     model.weights.h5, model_config.json, metrics.json   written at the end
+    timing.json            wall-clock and process CPU seconds of the training loop up to the last
+                           checkpoint, summed over resumed invocations (rewritten at each checkpoint)
     workers/<task>/        multi-worker runs only: the non-chief workers' own checkpoints
 
 Multi-worker (`strategy="multiworker"`, TF_CONFIG set on every worker): every worker runs the
@@ -294,6 +296,58 @@ class Run:
         self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
         self._epoch_start_step = self.start_step
         self._last_saved = self.start_step
+        self._timing_before = self._previous_timing()
+        self._clock = (time.perf_counter(), time.process_time())
+
+    # ------------------------------------------------------------------------------------------
+    # Timing: wall-clock and CPU seconds of the training loop, summed over resumed invocations.
+    TIMING_FILE = "timing.json"
+
+    def _previous_timing(self) -> dict:
+        """Totals up to the checkpoint this invocation resumes from (zero for a fresh run).
+
+        A timing.json that does not belong to the restored checkpoint (a run from before timing
+        was recorded, or a file lost) gives the totals of this invocation only, marked
+        `complete: false`."""
+        path = os.path.join(self.workdir, self.TIMING_FILE)
+        zero = {"train_wall_seconds": 0.0, "train_cpu_seconds": 0.0, "invocations": 0}
+        if self.start_step == 0:
+            return {**zero, "complete": True}
+        try:
+            with open(path, encoding="utf-8") as f:
+                before = json.load(f)
+            if int(before["step"]) == self.start_step:
+                return {
+                    "train_wall_seconds": float(before["train_wall_seconds"]),
+                    "train_cpu_seconds": float(before["train_cpu_seconds"]),
+                    "invocations": int(before.get("invocations", 1)),
+                    "complete": bool(before.get("complete", True)),
+                }
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return {**zero, "complete": False}
+
+    def timing(self, step: int) -> dict:
+        """Totals of the training loop up to `step`: wall-clock (time.perf_counter) and process
+        CPU seconds (time.process_time: every thread of this process, all cores counted), this
+        invocation's added to those recorded at the checkpoint it resumed from."""
+        wall = time.perf_counter() - self._clock[0]
+        cpu = time.process_time() - self._clock[1]
+        b = self._timing_before
+        return {
+            "step": int(step),
+            "train_wall_seconds": round(b["train_wall_seconds"] + wall, 2),
+            "train_cpu_seconds": round(b["train_cpu_seconds"] + cpu, 2),
+            "invocations": b["invocations"] + 1,
+            "complete": b["complete"],
+            "cpu_count": os.cpu_count(),
+        }
+
+    def write_timing(self, step: int) -> dict:
+        timing = self.timing(step)
+        if self.is_chief:
+            atomic.write_json(os.path.join(self.workdir, self.TIMING_FILE), timing, indent=2)
+        return timing
 
     # ------------------------------------------------------------------------------------------
     def step_after_batch(self, batch: int) -> int:
@@ -341,6 +395,7 @@ class Run:
 
     def save(self, step: int) -> str:
         path = self.manager.save(checkpoint_number=step)
+        self.write_timing(step)
         if not self.is_chief:
             return path
         grids = self.sample_grids(seed=int(self.cfg.train.get("seed", 0)))
@@ -401,6 +456,7 @@ class Run:
                 )
             return self._final_metrics({})
         t0 = time.time()
+        self._clock = (time.perf_counter(), time.process_time())
         logs = {}
         for first, per_epoch, epochs in self._segments():
             # A new dataset per segment starts exactly where the uninterrupted stream would be
@@ -415,7 +471,14 @@ class Run:
                 shuffle=False,  # the dataset is shuffled (deterministically) by load_dataset
             )
             logs = {k: float(v[-1]) for k, v in history.history.items()}
-        logs["train_seconds"] = time.time() - t0
+        logs["train_seconds"] = time.time() - t0  # this invocation only
+        step = int(self.model.optimizer.iterations.numpy())
+        timing = self.write_timing(step)
+        logs.update(
+            train_wall_seconds=timing["train_wall_seconds"],  # every invocation, up to the last step
+            train_cpu_seconds=timing["train_cpu_seconds"],
+            timing_complete=timing["complete"],
+        )
         return self._final_metrics(logs)
 
     def _final_metrics(self, logs: dict) -> dict:

@@ -52,8 +52,13 @@ def workdir(tmp_path_factory):
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
+    return _run_env({}, tool, *args)
+
+
+def _run_env(extra_env: dict, tool: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
     env.pop("EBM_ZOO_INCEPTION", None)
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, str(ROOT / "tools" / tool), *args],
         capture_output=True,
@@ -157,3 +162,118 @@ def test_open_model_errors_name_the_handle(tmp_path):
         evaluate.open_model(preset="a", workdir="b")
     with pytest.raises(EbmZooError, match="not a SavedModel directory"):
         evaluate.open_model(savedmodel=str(tmp_path))
+
+
+# ---------------------------------------------------------------- benchmark figures in metadata.json
+
+FAKE_MNIST_REPORT = {
+    "name": "tiny",
+    "fd_mnist": 12.5,
+    "kid_mnist": 0.4,
+    "kid_mnist_std": 0.1,
+    "classifier_score": 8.7,
+    "classifier_score_std": 0.05,
+    "effective_classes": 9.6,
+    "precision": 0.7,
+    "recall": 0.5,
+    "class_fractions": [0.1] * 10,
+    "num_samples": 5000,
+    "num_reference": 10000,
+    "seed": 0,
+    "k": 3,
+    "standard": True,
+    "classifier_sha256": "ab" * 32,
+    "sample_batch": 250,
+    "sampling_cpu_seconds": 40.0,
+    "sampling_wall_seconds": 25.0,
+    "sampling_cpu_seconds_per_100": 0.8,
+    "metric_seconds": 30.0,
+}
+FAKE_OOD_REPORT = {"model": "tiny", "auroc": {"noise": 1.0, "inverted": 0.6}, "settings": {"seed": 0}}
+
+
+def test_training_records_wall_clock_and_cpu_seconds(workdir):
+    timing = json.loads((workdir / "timing.json").read_text())
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert timing["step"] == metrics["step"] == 2
+    assert timing["invocations"] == 1 and timing["complete"] is True
+    assert 0 < timing["train_wall_seconds"] == metrics["train_wall_seconds"]
+    assert 0 < timing["train_cpu_seconds"] == metrics["train_cpu_seconds"]
+    assert files.training_time(workdir)["cpu_seconds"] == timing["train_cpu_seconds"]
+
+
+def test_resumed_training_sums_the_time_of_every_invocation(workdir, tmp_path):
+    import shutil
+
+    from ebm_zoo import training
+
+    run = tmp_path / "resumed"
+    shutil.copytree(workdir, run)
+    before = json.loads((run / "timing.json").read_text())
+    cfg = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
+    cfg.train.steps = 4
+    training.train(cfg, str(run), verbose=0)
+    after = json.loads((run / "timing.json").read_text())
+    assert after["step"] == 4 and after["invocations"] == 2 and after["complete"] is True
+    assert after["train_wall_seconds"] > before["train_wall_seconds"]
+    assert after["train_cpu_seconds"] > before["train_cpu_seconds"]
+    # A timing record of another step (e.g. lost with a checkpoint) is not summed blindly.
+    (run / "timing.json").write_text(json.dumps({**after, "step": 3}))
+    cfg.train.steps = 6
+    training.train(cfg, str(run), verbose=0)
+    last = json.loads((run / "timing.json").read_text())
+    assert last["complete"] is False and last["invocations"] == 1
+
+
+def _write_reports(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(json.dumps(FAKE_MNIST_REPORT))
+    (directory / "ood.json").write_text(json.dumps(FAKE_OOD_REPORT))
+    return directory
+
+
+def test_export_stores_protocol_figures_ood_and_training_time(workdir, tmp_path):
+    reports = _write_reports(tmp_path / "reports" / "tiny")
+    home = tmp_path / "home"
+    env_home = {"EBM_ZOO_HOME": str(home)}
+    proc = _run_env(
+        env_home, "export.py", f"--workdir={workdir}", "--preset=tiny_mnist", f"--reports={reports}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FD-MNIST 12.500" in proc.stdout and "OOD AUROC: noise 1.000" in proc.stdout
+    path = home / "presets" / "tiny_mnist"
+    meta = json.loads((path / "metadata.json").read_text())
+    mnist = meta["metrics"]["mnist"]
+    for k in files.MNIST_KEYS:
+        assert mnist[k] == FAKE_MNIST_REPORT[k], k
+    assert "metric_seconds" not in mnist and "training" in meta["metrics"]
+    assert meta["metrics"]["mnist_ood"]["auroc"] == FAKE_OOD_REPORT["auroc"]
+    timing = json.loads((workdir / "timing.json").read_text())
+    assert meta["training_time"]["wall_seconds"] == timing["train_wall_seconds"]
+    assert meta["training_time"]["cpu_seconds"] == timing["train_cpu_seconds"]
+    import ebm_zoo
+
+    assert ebm_zoo.load(str(path)).preset_metadata["metrics"]["mnist"]["fd_mnist"] == 12.5  # sha256 intact
+
+
+def test_export_finds_the_launcher_layout_and_refuses_stale_reports(workdir, tmp_path):
+    import shutil
+
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(workdir, run)
+    reports = _write_reports(tmp_path / "runs" / "reports" / "tiny")  # train_mnist_presets.sh layout
+    assert files.find_reports(run) == reports
+    assert files.benchmark_metadata(run)["metrics"]["mnist"]["fd_mnist"] == 12.5
+    weights_time = (run / "model.weights.h5").stat().st_mtime
+    os.utime(reports / "report.json", (weights_time - 100, weights_time - 100))
+    with pytest.raises(EbmZooError, match="older than .*model.weights.h5"):
+        files.benchmark_metadata(run)
+    with pytest.raises(EbmZooError, match="holds neither report.json nor ood.json"):
+        files.benchmark_metadata(run, tmp_path / "empty")
+    (reports / "report.json").write_text(json.dumps({"metrics": {}}))
+    with pytest.raises(EbmZooError, match="not an MNIST protocol report"):
+        files.benchmark_metadata(run)
+    # A run trained before timing.json existed: wall-clock of the last invocation, CPU unknown.
+    (run / "timing.json").unlink()
+    old = files.training_time(run)
+    assert old["cpu_seconds"] is None and old["complete"] is False and old["wall_seconds"] > 0

@@ -364,7 +364,153 @@ def _workdir_metadata(workdir: Path) -> dict:
     if (workdir / "metrics.json").is_file():
         train_metrics = read_json(workdir / "metrics.json", "The run's final metrics")
         meta.update(training_steps=train_metrics.get("step"), metrics={"training": train_metrics})
+    timing = training_time(workdir)
+    if timing is not None:
+        meta["training_time"] = timing
     return meta
+
+
+# ----------------------------------------------------------------------------------------------
+# Benchmark figures carried into a preset's metadata.json (tools/export.py --shipped).
+
+#: Figures of an MNIST protocol report (ebm_zoo.metrics.mnist_protocol) kept in metadata.json.
+MNIST_KEYS = (
+    "fd_mnist",
+    "kid_mnist",
+    "kid_mnist_std",
+    "classifier_score",
+    "classifier_score_std",
+    "effective_classes",
+    "precision",
+    "recall",
+    "class_fractions",
+    "num_samples",
+    "num_reference",
+    "seed",
+    "k",
+    "standard",
+    "classifier_sha256",
+    "sample_batch",
+    "sampling_cpu_seconds",
+    "sampling_wall_seconds",
+    "sampling_cpu_seconds_per_100",
+)
+MNIST_REPORT = "report.json"
+OOD_REPORT = "ood.json"
+
+
+def training_time(workdir: str | os.PathLike) -> dict | None:
+    """Wall-clock and CPU seconds of a run's training loop, or None when the run recorded none.
+
+    Read from timing.json (ebm_zoo.training: summed over resumed invocations, CPU = process time
+    of every thread) or, for runs trained before it existed, metrics.json's `train_seconds` (the
+    wall-clock of the last tools/train.py invocation only; no CPU seconds): `source` says which,
+    and `complete` is False when earlier invocations may be missing.
+    """
+    workdir = Path(workdir)
+    if (workdir / "timing.json").is_file():
+        t = read_json(workdir / "timing.json", "The run's timing record")
+        if isinstance(t.get("train_wall_seconds"), (int, float)):
+            return {
+                "wall_seconds": float(t["train_wall_seconds"]),
+                "cpu_seconds": _number_or_none(t.get("train_cpu_seconds")),
+                "step": t.get("step"),
+                "invocations": t.get("invocations"),
+                "complete": bool(t.get("complete", False)),
+                "cpu_count": t.get("cpu_count"),
+                "source": "timing.json (training loop, summed over resumed invocations)",
+            }
+    if (workdir / "metrics.json").is_file():
+        m = read_json(workdir / "metrics.json", "The run's final metrics")
+        if isinstance(m.get("train_seconds"), (int, float)):
+            return {
+                "wall_seconds": round(float(m["train_seconds"]), 2),
+                "cpu_seconds": None,
+                "step": m.get("step"),
+                "invocations": None,
+                "complete": False,
+                "cpu_count": None,
+                "source": "metrics.json train_seconds (last tools/train.py invocation only; CPU not recorded)",
+            }
+    return None
+
+
+def _number_or_none(v):
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def find_reports(workdir: str | os.PathLike, reports: str | os.PathLike | None = None) -> Path | None:
+    """The directory holding a run's protocol reports (report.json and/or ood.json), or None.
+
+    `reports` if given (it must exist); else `<workdir>/reports/`, else
+    `<workdir>/../reports/<workdir name>/` (the layout of tools/experiments/train_mnist_presets.sh).
+    """
+    workdir = Path(workdir)
+    if reports is not None:
+        reports = Path(reports)
+        if not any((reports / f).is_file() for f in (MNIST_REPORT, OOD_REPORT)):
+            raise EbmZooError(
+                f"--reports={reports} holds neither {MNIST_REPORT} nor {OOD_REPORT}; write them with "
+                f"python tools/eval.py --workdir={workdir} --protocol=mnist --out={reports} (and "
+                "--protocol=mnist_ood), or leave --reports out."
+            )
+        return reports
+    for candidate in (workdir / "reports", workdir.parent / "reports" / workdir.name):
+        if any((candidate / f).is_file() for f in (MNIST_REPORT, OOD_REPORT)):
+            return candidate
+    return None
+
+
+def _check_fresh(report_path: Path, workdir: Path) -> None:
+    """A report older than the run's weights was measured on other weights: refused."""
+    weights = workdir / WEIGHTS_FILE
+    if weights.is_file() and report_path.stat().st_mtime < weights.stat().st_mtime:
+        raise EbmZooError(
+            f"{report_path} is older than {weights}: it was measured before the run's final weights "
+            f"were written, so its figures may belong to other weights. Re-run tools/eval.py --workdir={workdir} "
+            f"--protocol={'mnist_ood' if report_path.name == OOD_REPORT else 'mnist'} --out={report_path.parent}."
+        )
+
+
+def benchmark_metadata(workdir: str | os.PathLike, reports: str | os.PathLike | None = None) -> dict:
+    """The fields a preset's metadata.json gets from a run's protocol reports and timing.
+
+    Returns a dict for `update_metadata`: `metrics={"mnist": {...}, "mnist_ood": {...}}` (only the
+    reports found; the MNIST figures in MNIST_KEYS incl. sampling CPU-s per 100 images, the OOD
+    AUROC per set and its settings) and `training_time` (see `training_time`), each only when
+    present. Reports older than the run's weights are refused (EbmZooError).
+    """
+    workdir = Path(workdir)
+    out: dict = {}
+    where = find_reports(workdir, reports)
+    metrics: dict = {}
+    if where is not None:
+        if (where / MNIST_REPORT).is_file():
+            _check_fresh(where / MNIST_REPORT, workdir)
+            rep = read_json(where / MNIST_REPORT, "MNIST protocol report")
+            if "fd_mnist" not in rep:
+                raise EbmZooError(
+                    f"{where / MNIST_REPORT} is not an MNIST protocol report (no fd_mnist); it was written "
+                    "by tools/eval.py without --protocol=mnist. Re-run it with --protocol=mnist."
+                )
+            metrics["mnist"] = {k: rep[k] for k in MNIST_KEYS if k in rep}
+            metrics["mnist"]["command"] = "python tools/eval.py --workdir=RUN --protocol=mnist"
+        if (where / OOD_REPORT).is_file():
+            _check_fresh(where / OOD_REPORT, workdir)
+            rep = read_json(where / OOD_REPORT, "MNIST OOD report")
+            if not isinstance(rep.get("auroc"), dict):
+                raise EbmZooError(f"{where / OOD_REPORT} has no 'auroc' table; re-run --protocol=mnist_ood.")
+            metrics["mnist_ood"] = {
+                "auroc": rep["auroc"],
+                "settings": rep.get("settings"),
+                "command": "python tools/eval.py --workdir=RUN --protocol=mnist_ood",
+            }
+    if metrics:
+        out["metrics"] = metrics
+    timing = training_time(workdir)
+    if timing is not None:
+        out["training_time"] = timing
+    return out
 
 
 def is_preset_dir(path: Path) -> bool:

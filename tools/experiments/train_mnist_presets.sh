@@ -10,8 +10,10 @@
 #      workdir's last checkpoint; stages already finished are skipped (marker files <stage>.done).
 #   2. python tools/eval.py --workdir=<runs>/<preset> --protocol=mnist      -> reports/<preset>/report.json
 #      python tools/eval.py --workdir=<runs>/<preset> --protocol=mnist_ood  -> reports/<preset>/ood.json
-#   3. python tools/export.py --workdir=<runs>/<preset> --preset=<preset> --shipped
-#      (into this checkout's ebm_zoo/presets/weights/<preset>/; the command prints the sha256 to pin)
+#   3. python tools/export.py --workdir=<runs>/<preset> --preset=<preset> --shipped --reports=<runs>/reports/<preset>
+#      (into this checkout's ebm_zoo/presets/weights/<preset>/; the command prints the sha256 to pin;
+#      metadata.json gets the protocol figures, OOD AUROCs and the run's training wall-clock / CPU-s)
+#   Then: python tools/experiments/mnist_table.py rebuilds the benchmark table and gallery.
 #
 # Options (or environment variables):
 #   --runs=DIR      (MNIST_RUNS, default /work/runs_mnist) run directories, logs and reports; keep it
@@ -92,7 +94,7 @@ one_preset() {
   stage eval "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist --out="$RUNS/reports/$p" "${EVAL_ARGS[@]}" || return 1
   stage ood "$p" "$PY" tools/eval.py --workdir="$w" --protocol=mnist_ood --out="$RUNS/reports/$p" "${EVAL_ARGS[@]}" || return 1
   if [ "$EXPORT" = 1 ]; then
-    stage export "$p" "$PY" tools/export.py --workdir="$w" --preset="$p" --shipped "${OVERWRITE[@]}" || return 1
+    stage export "$p" "$PY" tools/export.py --workdir="$w" --preset="$p" --shipped --reports="$RUNS/reports/$p" "${OVERWRITE[@]}" || return 1
   fi
 }
 

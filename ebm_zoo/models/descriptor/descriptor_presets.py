@@ -9,4 +9,10 @@ PRESETS = {
         "weights": "package",
         "sha256": "e92ae92139cc0fe00c8d11602810291824ba53a8950885fefea39864f419fff3",
     },
+    "descriptor_mnist": {
+        "description": "Generative ConvNet (object mode, short-run chains from noise) on full MNIST 28x28 (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "descriptor_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

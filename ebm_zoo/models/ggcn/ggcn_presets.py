@@ -15,4 +15,10 @@ PRESETS = {
         "dataset": "celeb_a",
         "image_size": 64,
     },
+    "ggcn_mnist": {
+        "description": "GGCN on full MNIST (mnist_local, 28x28 gray) (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "ggcn_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

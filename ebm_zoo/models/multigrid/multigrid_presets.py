@@ -15,4 +15,22 @@ PRESETS = {
         "dataset": "celeb_a",
         "image_size": 64,
     },
+    "multigrid_mnist": {
+        "description": "Multi-grid EBM (Gao et al. 2018), full MNIST 28x28, grids 1/7/28 (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "multigrid_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
+    "multigrid_cd_mnist": {
+        "description": "Contrastive divergence baseline (single 28x28 grid, chains from data), full MNIST (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "multigrid_cd_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
+    "multigrid_pcd_mnist": {
+        "description": "Persistent CD baseline (single 28x28 grid, persistent chains), full MNIST (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "multigrid_pcd_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

@@ -9,4 +9,10 @@ PRESETS = {
         "weights": "package",
         "sha256": "4bf25a0c0f6ab6d1c82c99ed213189a473d2c379d0b70ada50ff829f3ee7cf4c",
     },
+    "short_run_mnist": {
+        "description": "Short-run MCMC EBM + replay buffer on full MNIST (mnist_local, 28x28 gray) (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "short_run_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

@@ -21,4 +21,10 @@ PRESETS = {
         "dataset": "celeb_a",
         "image_size": 64,
     },
+    "vapo_mnist": {
+        "description": "VAPO potential flow on full MNIST (mnist_local, 28x28 gray) (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "vapo_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

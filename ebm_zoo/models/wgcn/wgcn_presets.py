@@ -9,4 +9,10 @@ PRESETS = {
         "weights": "package",
         "sha256": "a23c0d13bf9ae8301fad3dc3ef2c0b3896f4d8cbe8c875287a992e6e35e514b5",
     },
+    "wgcn_mnist": {
+        "description": "wGCN (generative ConvNet + JKO particle flow) on full MNIST, 28x28 gray (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "config": "wgcn_mnist",
+        "dataset": "mnist_local",
+        "image_size": 28,
+    },
 }

@@ -1,0 +1,398 @@
+"""The MNIST benchmark table and gallery, built from the shipped presets' metadata.json.
+
+    python tools/experiments/mnist_table.py                 # table JSON, docs + README tables, gallery
+    python tools/experiments/mnist_table.py --no_gallery    # figures only (no model is sampled)
+
+Rows, in this order:
+  * the reference rows of docs/benchmarks/mnist_reference.json (floor, per-pixel Gaussian, blur;
+    `python tools/experiments/mnist_reference.py`);
+  * every registered preset whose name ends in `_mnist`: its figures are the ones stored in its
+    metadata.json by `tools/export.py --preset=NAME --reports=...` (the MNIST protocol report of
+    `tools/eval.py --protocol=mnist`, the OOD AUROCs, the training wall-clock); a preset without
+    weights is listed as "not trained yet" and a preset whose metadata holds no protocol figures
+    as "weights, no protocol report" — no number is ever filled in from elsewhere;
+  * the TorchEBM peer row of docs/benchmarks/torchebm_mnist.json when that file exists
+    (`python tools/experiments/torchebm_mnist.py`).
+
+Writes --out_json (default docs/benchmarks/mnist_table.json), replaces the text between
+`<!-- mnist_table:begin -->` and `<!-- mnist_table:end -->` in --docs (docs/benchmarks.md) and
+--readme (README.md), and, unless --no_gallery, one 8x8 grid per preset with weights,
+`ebm_zoo.utils.images.save_grid(ebm_zoo.load(name).sample(64, seed=0), <gallery_dir>/<name>.png)`,
+shown between `<!-- mnist_gallery:begin -->` / `<!-- mnist_gallery:end -->` in the README.
+Default paths are inside this checkout, wherever the command runs from.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ebm_zoo.utils import cli
+
+cli.quiet_startup()
+
+from absl import flags  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+FLAGS = flags.FLAGS
+flags.DEFINE_list("presets", None, "Presets to list (default: every registered preset ending in _mnist).")
+flags.DEFINE_string(
+    "reference", str(REPO / "docs/benchmarks/mnist_reference.json"), "Reference rows (floor, baselines)."
+)
+flags.DEFINE_string(
+    "peer", str(REPO / "docs/benchmarks/torchebm_mnist.json"), "TorchEBM peer row (skipped if absent)."
+)
+flags.DEFINE_string("out_json", str(REPO / "docs/benchmarks/mnist_table.json"), "The table as JSON.")
+flags.DEFINE_string(
+    "docs", str(REPO / "docs/benchmarks.md"), "Markdown file with the mnist_table markers ('' = none)."
+)
+flags.DEFINE_string(
+    "readme", str(REPO / "README.md"), "README with the mnist_table / mnist_gallery markers ('' = none)."
+)
+flags.DEFINE_string("gallery_dir", str(REPO / "docs/gallery"), "Where <preset>.png grids are written.")
+flags.DEFINE_bool("gallery", True, "Sample an 8x8 grid (seed 0) of every preset with weights.")
+flags.DEFINE_integer("seed", 0, "Seed of the gallery grids.")
+
+TABLE_MARKERS = ("<!-- mnist_table:begin -->", "<!-- mnist_table:end -->")
+GALLERY_MARKERS = ("<!-- mnist_gallery:begin -->", "<!-- mnist_gallery:end -->")
+REFERENCE_LABELS = {
+    "floor": "floor: 5,000 MNIST train images",
+    "gaussian": "baseline: per-pixel Gaussian",
+    "blur": "baseline: train images, 7×7 box blur",
+}
+FIGURES = (
+    "fd_mnist",
+    "kid_mnist",
+    "kid_mnist_std",
+    "classifier_score",
+    "effective_classes",
+    "precision",
+    "recall",
+    "sampling_cpu_seconds_per_100",
+)
+NOT_TRAINED = "not trained yet"
+NO_REPORT = "weights, no protocol report in metadata.json"
+
+
+def mnist_presets() -> list[str]:
+    from ebm_zoo.presets import PRESETS
+
+    return [n for n in PRESETS if n.endswith("_mnist")]
+
+
+def check_flags():
+    """Validates the flags (no TensorFlow needed)."""
+    from ebm_zoo.presets import PRESETS
+    from ebm_zoo.utils import checks
+    from ebm_zoo.utils.checks import EbmZooError
+
+    unknown = [p for p in FLAGS.presets or () if p not in PRESETS]
+    if unknown:
+        raise EbmZooError(
+            f"--presets names unregistered presets {unknown}; registered MNIST presets: "
+            f"{', '.join(mnist_presets())}."
+        )
+    if not os.path.isfile(FLAGS.reference):
+        raise EbmZooError(
+            f"--reference={FLAGS.reference} does not exist; write it with python tools/experiments/mnist_reference.py."
+        )
+    checks.check_seed(FLAGS.seed, "--seed")
+    checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out_json)), "--out_json")
+    if FLAGS.gallery:
+        checks.check_output_dir(FLAGS.gallery_dir, "--gallery_dir")
+    for flag, markers in (("docs", (TABLE_MARKERS,)), ("readme", (TABLE_MARKERS, GALLERY_MARKERS))):
+        path = FLAGS[flag].value
+        if path:
+            text = _read(path, f"--{flag}")
+            for m in markers:
+                _check_markers(text, m, path)
+
+
+def _read(path: str, what: str) -> str:
+    from ebm_zoo.utils.checks import EbmZooError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise EbmZooError(f"{what}={path} cannot be read: {e.strerror or e}.") from None
+
+
+def _check_markers(text: str, markers: tuple[str, str], path: str) -> None:
+    from ebm_zoo.utils.checks import EbmZooError
+
+    begin, end = markers
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise EbmZooError(
+            f"{path} must hold the lines {begin!r} and {end!r} once each, in this order; the generated "
+            "text is written between them. Add them where the table belongs."
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Rows.
+
+
+def preset_row(name: str, *, gallery_dir: str | None, seed: int = 0) -> dict:
+    """One model row from a preset's metadata.json (and its gallery grid when `gallery_dir`)."""
+    import ebm_zoo
+    from ebm_zoo import presets
+
+    info = presets.get_preset(name)
+    row = {"name": name, "kind": "preset", "family": info.family, "config": info.config}
+    status = presets.weights_status(name)
+    row["weights"] = status
+    if status == "none":
+        return {**row, "status": NOT_TRAINED}
+    model = ebm_zoo.load(name)
+    meta = model.preset_metadata
+    mnist = (meta.get("metrics") or {}).get("mnist")
+    ood = (meta.get("metrics") or {}).get("mnist_ood")
+    timing = meta.get("training_time") or {}
+    row.update(
+        status="measured" if mnist else NO_REPORT,
+        training_steps=meta.get("training_steps"),
+        training_wall_seconds=timing.get("wall_seconds"),
+        training_cpu_seconds=timing.get("cpu_seconds"),
+        training_time_complete=timing.get("complete"),
+        weights_bytes=meta.get("weights_bytes"),
+    )
+    if mnist:
+        row.update({k: mnist.get(k) for k in FIGURES})
+        row.update(standard=bool(mnist.get("standard")), num_samples=mnist.get("num_samples"))
+        row["class_fractions"] = mnist.get("class_fractions")
+    if ood:
+        row["ood_auroc"] = dict(ood["auroc"])
+    if gallery_dir is not None:
+        path = os.path.join(gallery_dir, f"{name}.png")
+        ebm_zoo.utils.images.save_grid(model.sample(64, seed=seed), path)
+        row["gallery"] = path
+    return row
+
+
+def reference_rows(path: str) -> list[dict]:
+    from ebm_zoo.presets.files import read_json
+
+    doc = read_json(Path(path), "The MNIST reference rows")
+    rows = []
+    for kind, label in REFERENCE_LABELS.items():
+        fig = (doc.get("rows") or {}).get(kind)
+        if fig is None:
+            continue
+        rows.append(
+            {
+                "name": kind,
+                "kind": "reference",
+                "label": label,
+                "status": "measured",
+                "standard": bool(fig.get("standard")),
+                **{k: fig.get(k) for k in FIGURES},
+            }
+        )
+    return rows
+
+
+def peer_row(path: str) -> dict | None:
+    """The TorchEBM row of tools/experiments/torchebm_mnist.py, or None when the file is absent."""
+    from ebm_zoo.presets.files import read_json
+
+    if not path or not os.path.isfile(path):
+        return None
+    doc = read_json(Path(path), "The TorchEBM peer row")
+    fig = doc.get("figures") or {}
+    training = doc.get("training") or {}
+    return {
+        "name": "torchebm_short_run",
+        "kind": "peer",
+        "label": f"peer: TorchEBM {doc.get('torchebm_version', '?')} short-run EBM",
+        "status": "measured",
+        "standard": bool(fig.get("standard")),
+        "num_samples": fig.get("num_samples"),
+        **{k: fig.get(k) for k in FIGURES},
+        "training_wall_seconds": training.get("wall_seconds"),
+        "training_cpu_seconds": training.get("cpu_seconds"),
+        "training_time_complete": True,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown.
+
+
+def _f(v, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _duration(seconds, complete) -> str:
+    if seconds is None:
+        return "–"
+    s = float(seconds)
+    text = f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"
+    return text if complete else f"≥ {text}"
+
+
+def _label(row: dict) -> str:
+    if row["kind"] == "preset":
+        return f"{row['family']} (`{row['name']}`)"
+    return row["label"]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = (
+        "| row | FD-MNIST ↓ | KID ↓ | classifier score ↑ | effective classes ↑ | precision ↑ | recall ↑ "
+        "| sampling CPU-s / 100 images | training wall-clock |\n" + "|---" * 9 + "|"
+    )
+    lines = [head]
+    for r in rows:
+        if r["status"] != "measured":
+            lines.append(f"| {_label(r)} | {r['status']} |  |  |  |  |  |  |  |")
+            continue
+        mark = "" if r.get("standard") else " †"
+        kid = (
+            "–" if r.get("kid_mnist") is None else f"{r['kid_mnist']:.3g} ± {r.get('kid_mnist_std') or 0:.2g}"
+        )
+        lines.append(
+            f"| {_label(r)}{mark} | {_f(r.get('fd_mnist'), '.3g')} | {kid} | {_f(r.get('classifier_score'), '.2f')} "
+            f"| {_f(r.get('effective_classes'), '.2f')} | {_f(r.get('precision'), '.3f')} | {_f(r.get('recall'), '.3f')} "
+            f"| {_f(r.get('sampling_cpu_seconds_per_100'), '.3g')} "
+            f"| {_duration(r.get('training_wall_seconds'), r.get('training_time_complete'))} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_ood(rows: list[dict]) -> str:
+    with_ood = [r for r in rows if r.get("ood_auroc")]
+    if not with_ood:
+        return "No OOD AUROCs yet (no MNIST preset with weights and an `ood.json` in its metadata)."
+    sets = list(dict.fromkeys(k for r in with_ood for k in r["ood_auroc"]))
+    lines = ["| preset | " + " | ".join(sets) + " |", "|---" * (len(sets) + 1) + "|"]
+    for r in with_ood:
+        lines.append(
+            f"| `{r['name']}` | " + " | ".join(_f(r["ood_auroc"].get(s), ".3f") for s in sets) + " |"
+        )
+    return "\n".join(lines)
+
+
+def table_block(rows: list[dict], doc: dict) -> str:
+    machine = doc["machine"]
+    return "\n".join(
+        [
+            f"Generated by `{doc['command']}` on {doc['date']} from the presets' metadata.json, "
+            "docs/benchmarks/mnist_reference.json and docs/benchmarks/torchebm_mnist.json (when present). "
+            "Every measured row: 5,000 samples (seed 0) vs the 10,000 MNIST test images unless marked † "
+            "(non-standard settings). Sampling CPU-s and wall-clock were measured on "
+            f"{machine['cpu']} ({machine['cpus']} cores) under the load of other jobs; they are not quiet-machine figures.",
+            "",
+            markdown_table(rows),
+            "",
+            "Out-of-distribution AUROC of `model.ood_score` (MNIST test vs each set; `--protocol=mnist_ood`):",
+            "",
+            markdown_ood(rows),
+        ]
+    )
+
+
+def gallery_block(rows: list[dict], readme_dir: str) -> str:
+    shown = [r for r in rows if r.get("gallery")]
+    if not shown:
+        return "No MNIST preset has weights yet, so there is no gallery."
+    cells = []
+    for r in shown:
+        rel = os.path.relpath(os.path.abspath(r["gallery"]), os.path.abspath(readme_dir))
+        cells.append(f'<img src="{rel}" width="196" alt="{r["name"]}"><br>`{r["name"]}`')
+    lines = []
+    for i in range(0, len(cells), 4):
+        lines.append("| " + " | ".join(cells[i : i + 4]) + " |")
+        if i == 0:
+            lines.append("|---" * len(cells[:4]) + "|")
+    return (
+        "`ebm_zoo.utils.images.save_grid(ebm_zoo.load(NAME).sample(64, seed=0), ...)` for every MNIST preset "
+        "with weights (fresh samples, not training chains):\n\n" + "\n".join(lines)
+    )
+
+
+def replace_between(text: str, markers: tuple[str, str], body: str) -> str:
+    begin, end = markers
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def _machine() -> dict:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[:3]
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cpus": os.cpu_count(), "loadavg_at_end": load}
+
+
+def build(
+    names: list[str],
+    *,
+    reference: str,
+    peer: str | None,
+    out_json: str,
+    docs: str | None,
+    readme: str | None,
+    gallery_dir: str | None,
+    seed: int = 0,
+) -> dict:
+    """Builds every row, writes the JSON, the markdown blocks and the gallery; returns the JSON."""
+    from ebm_zoo.utils import atomic
+
+    rows = reference_rows(reference)
+    models = [preset_row(n, gallery_dir=gallery_dir, seed=seed) for n in names]
+    rows += models
+    peer_r = peer_row(peer) if peer else None
+    if peer_r is not None:
+        rows.append(peer_r)
+    doc = {
+        "command": "python tools/experiments/mnist_table.py",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": _machine(),
+        "rows": rows,
+    }
+    block = table_block(rows, doc)
+    for path, with_gallery in ((docs, False), (readme, True)):
+        if not path:
+            continue
+        text = replace_between(_read(path, path), TABLE_MARKERS, block)
+        if with_gallery:
+            text = replace_between(text, GALLERY_MARKERS, gallery_block(models, os.path.dirname(path) or "."))
+        atomic.write_text(path, text)
+    for r in rows:  # gallery paths inside the checkout are stored relative to it
+        if r.get("gallery") and Path(r["gallery"]).resolve().is_relative_to(REPO):
+            r["gallery"] = str(Path(r["gallery"]).resolve().relative_to(REPO))
+    atomic.write_json(out_json, doc, indent=2)
+    return doc
+
+
+def main(argv):
+    del argv
+    names = FLAGS.presets or mnist_presets()
+    doc = build(
+        names,
+        reference=FLAGS.reference,
+        peer=FLAGS.peer,
+        out_json=FLAGS.out_json,
+        docs=FLAGS.docs or None,
+        readme=FLAGS.readme or None,
+        gallery_dir=FLAGS.gallery_dir if FLAGS.gallery else None,
+        seed=FLAGS.seed,
+    )
+    for r in doc["rows"]:
+        fig = (
+            f"FD-MNIST {r['fd_mnist']:.3g}, score {r['classifier_score']:.2f}"
+            if r["status"] == "measured"
+            else ""
+        )
+        print(f"{r['name']:<24} {r['status']:<12} {fig}")
+    print(f"Wrote {FLAGS.out_json}" + "".join(f", {p}" for p in (FLAGS.docs, FLAGS.readme) if p))
+
+
+if __name__ == "__main__":
+    cli.run(main, check=check_flags)
