@@ -659,6 +659,19 @@ class FamilyChain(NamedTuple):
     energy: tf.Tensor
 
 
+def make_family_sampler(
+    sampler: str, options: dict, *, step_size: float, noise_scale: float, clip
+) -> Sampler:
+    """`family_sampler` for a family's Langevin (δ = step_size, s = noise_scale, clip) with its
+    `sampler_options`; an option `step_size` replaces the derived MALA/HMC step sδ."""
+    options = dict(options)
+    own_step = options.pop("step_size", None)
+    s = family_sampler(sampler, step_size=step_size, noise_scale=noise_scale, clip=clip, **options)
+    if own_step is None:
+        return s
+    return sampler_from_config({**s.get_config(), "step_size": own_step})
+
+
 def run_family_chain(
     sampler: str,
     options: dict,
@@ -676,7 +689,7 @@ def run_family_chain(
 ) -> FamilyChain:
     """`family_sampler(sampler, ...)` run on a family's energy: the same target exp(−E/s²) as the
     family's Langevin (step sδ, box = clip), adjusted by a Metropolis test per chain."""
-    s = family_sampler(sampler, step_size=step_size, noise_scale=noise_scale, clip=clip, **options)
+    s = make_family_sampler(sampler, options, step_size=step_size, noise_scale=noise_scale, clip=clip)
     res = s.run(energy_fn, x0, num_steps=num_steps, max_steps=max_steps, seed=seed, mask=mask, trace=trace)
     energy_trace = None if res.energy_trace is None else tf.reduce_mean(res.energy_trace, axis=1)
     return FamilyChain(res.samples, energy_trace, res.grad_norm, res.accept_rate, res.energy)
@@ -688,5 +701,7 @@ def options_for(sampler: str, model_sampler: str, model_options: dict, override=
     if override is not None:
         if hasattr(override, "to_dict"):
             override = override.to_dict()
-        return {k: v for k, v in dict(override).items() if v is not None}
+        if not isinstance(override, dict):
+            return override  # check_family_sampler refuses it with the message
+        return {k: v for k, v in override.items() if v is not None}
     return dict(model_options) if sampler == model_sampler else {}

@@ -34,8 +34,8 @@ from ebm_zoo.sampling import (
     SAMPLERS,
     ReplayBuffer,
     check_family_sampler,
-    family_sampler,
     langevin,
+    make_family_sampler,
     options_for,
     run_family_chain,
 )
@@ -212,8 +212,8 @@ class Descriptor(EnergyModel):
         """Validated sampler_options of `sampler` for this model (EbmZooError otherwise)."""
         options = check_family_sampler(sampler, options, choices=SAMPLERS, where=where)
         if sampler in METROPOLIS:  # refuses s = 0 and bad combinations eagerly
-            family_sampler(
-                sampler, step_size=self.step_size, noise_scale=self.noise_scale, clip=self._clip(), **options
+            make_family_sampler(
+                sampler, options, step_size=self.step_size, noise_scale=self.noise_scale, clip=self._clip()
             )
         return options
 

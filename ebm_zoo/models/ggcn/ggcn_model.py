@@ -32,7 +32,7 @@ from ebm_zoo.sampling import (
     METROPOLIS,
     SAMPLERS,
     check_family_sampler,
-    family_sampler,
+    make_family_sampler,
     options_for,
     run_family_chain,
 )
@@ -221,7 +221,9 @@ class GGCN(EnergyModel):
                     f"explicit step on the same target); drop {', '.join(jko)} or use sampler='langevin'."
                 )
             s = self._flow_settings(overrides)
-            family_sampler(sampler, step_size=s["step_size"], noise_scale=s["noise_scale"], **options)
+            make_family_sampler(
+                sampler, options, step_size=s["step_size"], noise_scale=s["noise_scale"], clip=None
+            )
         return options
 
     def _flow_settings(self, overrides: dict) -> dict:

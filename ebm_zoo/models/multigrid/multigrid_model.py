@@ -51,8 +51,8 @@ from ebm_zoo.sampling import (
     METROPOLIS,
     ReplayBuffer,
     check_family_sampler,
-    family_sampler,
     langevin,
+    make_family_sampler,
     options_for,
     run_family_chain,
 )
@@ -434,7 +434,7 @@ class MultiGrid(EnergyModel):
                     f"has no target; use sampler='langevin' (or 'official'), or train with "
                     f"norm='layer' or 'none'."
                 )
-            family_sampler(sampler, step_size=step_size, noise_scale=1.0, clip=(0.0, PIXEL_MAX), **options)
+            make_family_sampler(sampler, options, step_size=step_size, noise_scale=1.0, clip=(0.0, PIXEL_MAX))
         return options
 
     def _check_train_images(self, x: tf.Tensor) -> None:
