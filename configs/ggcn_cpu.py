@@ -16,6 +16,16 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict(
         dict(
             family="ggcn",
+            sampler="langevin",  # "langevin" | "mala" | "hmc" (docs/sampling.md)
+            # MALA/HMC settings; None = the sampler's default (step_size: sδ)
+            sampler_options=dict(
+                step_size=None,
+                num_leapfrog_steps=None,
+                target_accept=None,
+                adapt_steps=None,
+                adapt_rate=None,
+                boundary=None,
+            ),
             image_size=16,
             channels=1,
             seed=0,

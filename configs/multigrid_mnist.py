@@ -20,6 +20,15 @@ def get_config() -> ml_collections.ConfigDict:
     cfg.model = ml_collections.ConfigDict(
         dict(
             family="multigrid",
+            # MALA/HMC settings; None = the sampler's default (step_size: sδ)
+            sampler_options=dict(
+                step_size=None,
+                num_leapfrog_steps=None,
+                target_accept=None,
+                adapt_steps=None,
+                adapt_rate=None,
+                boundary=None,
+            ),
             image_size=28,
             channels=1,
             seed=0,

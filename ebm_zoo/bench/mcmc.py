@@ -139,3 +139,52 @@ def run(quick: bool, matmul_gflops: float) -> list[dict]:
             {"name": f"mcmc32x3/{ours}_vs_tfp", "ratio": r, "of": f"{ours}/{theirs} speed", "load1": load}
         )
     return rows
+
+
+# ------------------------------------------------------------------------------------------
+# The harness interface (ebm_zoo.bench.runner / worker): `tools/bench.py --suites=mcmc`.
+#: Row name → sampler of `make_variants`. "ebm_zoo_fp32" (the reference row of every case) is
+#: Langevin, so each row's ratio "vs" is its speed relative to Langevin on the same net; the
+#: TFP rows are the competitors of the ratio summary.
+ROWS = {
+    "ebm_zoo_fp32": "langevin",
+    "ebm_zoo_mala": "mala",
+    "ebm_zoo_mala_adapt": "mala_adapt",
+    "ebm_zoo_hmc": "hmc",
+    "tfp_mala": "mala_tfp",
+    "tfp_mala_adapt": "mala_tfp_adapt",
+    "tfp_hmc": "hmc_tfp",
+}
+
+
+def cases(quick: bool) -> list[dict]:
+    size = SIZES["quick" if quick else "full"]
+    return [
+        dict(
+            suite="mcmc",
+            case="mcmc32x3/sampler",
+            task="sampler",
+            net="descriptor32x3",
+            model=dict(NET, leapfrog=LEAPFROG, step_size=STEP),
+            batch=size["batch"],
+            steps=size["steps"],
+        )
+    ]
+
+
+def variants(case: dict) -> dict:
+    return {"tf": list(ROWS), "torch": []}
+
+
+def setup(framework: str, case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
+    """Worker entry point: T steps of each sampler per call (HMC: T·L gradient evaluations)."""
+    del workdir, cpu_flags
+    if framework != "tf":
+        return {"variants": {}, "skipped": {v: "TensorFlow only" for v in variants}}
+    fns = make_variants(case["batch"], case["steps"])
+    chosen = {v: (fns[ROWS[v]][0], None) for v in variants if v in ROWS}
+    return {
+        "variants": chosen,
+        "skipped": {v: "unknown variant" for v in variants if v not in ROWS},
+        "grad_evals_per_step": {v: fns[ROWS[v]][1] for v in chosen},
+    }

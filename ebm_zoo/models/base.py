@@ -49,6 +49,20 @@ from ebm_zoo.utils.checks import (
 )
 
 
+def overrides_key(overrides: dict) -> tuple:
+    """A hashable key of sampler overrides (dict values such as `sampler_options` included), for
+    the per-model cache of compiled sampler functions."""
+
+    def freeze(v):
+        if isinstance(v, dict):
+            return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+        if isinstance(v, (list, tuple)):
+            return tuple(freeze(x) for x in v)
+        return v
+
+    return freeze(dict(overrides))
+
+
 class _OwnRetracingFilter(logging.Filter):
     """Drops TF's "triggered tf.function retracing" warning for ebm_zoo's own per-model sampler
     functions: every model (and every new n or sampler setting) compiles its own function by
@@ -174,7 +188,7 @@ class EnergyModel(keras.Model):
         self.check_overrides(overrides)
         steps = -1 if num_steps is None else num_steps
         max_steps = max(self.max_num_steps, steps)
-        key = ("sample", max_steps, tuple(sorted(overrides.items())))
+        key = ("sample", max_steps, overrides_key(overrides))
         fn = self._compiled_sample.get(key)
         if fn is None:
             fn = tf.function(
@@ -253,7 +267,7 @@ class EnergyModel(keras.Model):
         if "num_steps" in overrides:
             overrides["num_steps"] = check_num_steps(overrides["num_steps"], allow_none=False)
         self.check_overrides({k: v for k, v in overrides.items() if k != "num_steps"})
-        key = ("inpaint", tuple(sorted(overrides.items())))
+        key = ("inpaint", overrides_key(overrides))
         fn = self._compiled_sample.get(key)
         if fn is None:  # the served signature's input specs: one graph, the same pixels
             images = serving.images_spec(self)

@@ -75,6 +75,8 @@ class SamplerResult(NamedTuple):
     accept_trace: [M] fraction of chains accepted at each step (padded like energy_trace), or None.
     grad_norm_trace: [M] mean over chains of ‖∇E‖₂ at the start of each step, or None.
     grad_norm: scalar, mean ‖∇E‖₂ at the start of the last step (a divergence diagnostic).
+    energy: [N] E of every chain's final state (MALA/HMC: carried, no extra evaluation;
+      langevin: with `trace=True` only, else None).
     """
 
     samples: tf.Tensor
@@ -84,6 +86,7 @@ class SamplerResult(NamedTuple):
     accept_trace: tf.Tensor | None
     grad_norm_trace: tf.Tensor | None
     grad_norm: tf.Tensor
+    energy: tf.Tensor | None = None
 
 
 def _event_axes(x: tf.Tensor) -> list[int]:
@@ -286,7 +289,8 @@ class LangevinSampler(Sampler):
             (tf.constant(0), x0, e_arr, g_arr, tf.zeros([], x0.dtype)),
             maximum_iterations=max_steps,
         )
-        e_arr = e_arr.write(num_steps_t, energy_fn(x))
+        e_final = energy_fn(x)
+        e_arr = e_arr.write(num_steps_t, e_final)
         accept = tf.fill([max_steps], tf.where(num_steps_t > 0, 1.0, float("nan")))
         return SamplerResult(
             samples=x,
@@ -296,6 +300,7 @@ class LangevinSampler(Sampler):
             accept_trace=tf.cast(accept, x0.dtype),
             grad_norm_trace=_padded(g_arr, num_steps_t, max_steps),
             grad_norm=gnorm,
+            energy=e_final,
         )
 
 
@@ -421,7 +426,7 @@ class _MetropolisSampler(Sampler):
             (tf.constant(0), x0, e0, g0, delta0, tf.zeros_like(e0), e_arr, a_arr, g_arr, tf.zeros([], dtype)),
             maximum_iterations=max_steps,
         )
-        _, x, _, _, delta, n_acc, e_arr, a_arr, g_arr, gnorm = loop
+        _, x, e_final, _, delta, n_acc, e_arr, a_arr, g_arr, gnorm = loop
         rate = n_acc / tf.cast(num_steps_t, dtype)
         traces = (None, None, None)
         if trace:
@@ -430,7 +435,7 @@ class _MetropolisSampler(Sampler):
                 _padded(a_arr, num_steps_t, max_steps),
                 _padded(g_arr, num_steps_t, max_steps),
             )
-        return SamplerResult(x, rate, delta, *traces, grad_norm=gnorm)
+        return SamplerResult(x, rate, delta, *traces, grad_norm=gnorm, energy=e_final * self.temperature)
 
 
 class MALASampler(_MetropolisSampler):
@@ -578,3 +583,125 @@ def sampler_from_config(config: dict) -> Sampler:
     if "name" not in config:
         raise EbmZooError(f"A sampler config needs a 'name' ({', '.join(SAMPLERS)}), got {config}.")
     return get_sampler(config.pop("name"), **config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Families: one config shape for every MCMC family (docs/sampling.md, "Samplers in the families").
+
+#: Samplers with a Metropolis test (per-chain acceptance rates to log).
+METROPOLIS = ("mala", "hmc")
+
+#: The keys of a family's `sampler_options` per sampler. The target (temperature s², box
+#: bounds = the family's clip) is derived from the family's own settings and has no key here;
+#: `step_size` is the MALA/HMC step (default sδ, the family's Langevin step).
+FAMILY_SAMPLER_OPTIONS = {
+    "langevin": (),
+    "mala": ("step_size", "target_accept", "adapt_steps", "adapt_rate", "boundary"),
+    "hmc": ("step_size", "num_leapfrog_steps", "target_accept", "adapt_steps", "adapt_rate", "boundary"),
+}
+
+
+def check_family_sampler(sampler, options=None, *, choices=SAMPLERS, where: str = "sampler") -> dict:
+    """Validates a family's `sampler` and `sampler_options` (config or `sample()` override).
+
+    Args:
+      sampler: a name from `choices` ("langevin", "mala", "hmc"; multi-grid adds "official").
+      options: None or a dict of that sampler's settings (FAMILY_SAMPLER_OPTIONS[sampler]);
+        entries set to None mean "the default" and are dropped (configs list every key as None
+        so that `--config.model.sampler_options.<key>=...` can set it).
+      where: the caller, for the message.
+    Returns the options as a plain dict (JSON-serialisable). Raises one EbmZooError naming the
+    bad value and the fix.
+    """
+    if not isinstance(sampler, str):
+        raise EbmZooError(
+            f"{where}: `sampler` must be a string ({', '.join(choices)}), got {sampler!r} "
+            f"({type(sampler).__name__})."
+        )
+    check_choice(sampler, "sampler", choices)
+    if options is None:
+        return {}
+    if hasattr(options, "to_dict"):  # an ml_collections.ConfigDict from a config file
+        options = options.to_dict()
+    if not isinstance(options, dict):
+        raise EbmZooError(
+            f"{where}: `sampler_options` must be a dict such as {{'num_leapfrog_steps': 5}}, got "
+            f"{options!r} ({type(options).__name__})."
+        )
+    options = {k: v for k, v in options.items() if v is not None}  # None = the default (configs)
+    valid = FAMILY_SAMPLER_OPTIONS.get(sampler, ())
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        if not valid:
+            raise EbmZooError(
+                f"{where}: sampler={sampler!r} takes no `sampler_options` (its settings are the "
+                f"model's own step_size / noise_scale), got {unknown}; remove them, or choose "
+                f"sampler='mala' or 'hmc'."
+            )
+        raise EbmZooError(
+            f"{where}: unknown sampler_options {unknown} for sampler={sampler!r}; valid: "
+            f"{', '.join(valid)} (the target — temperature, bounds — follows the model's settings)."
+        )
+    if options:  # the values: the sampler's constructor checks each one
+        get_sampler(sampler, **{"step_size": 1.0, **options})
+    return options
+
+
+class FamilyChain(NamedTuple):
+    """A MALA/HMC chain run for a family, shaped like `langevin`'s LangevinResult (samples,
+    energy_trace [max_steps + 1] batch mean or None, grad_norm) plus accept_rate [N] (per chain)
+    and energy [N] (E of the final states)."""
+
+    samples: tf.Tensor
+    energy_trace: tf.Tensor | None
+    grad_norm: tf.Tensor
+    accept_rate: tf.Tensor
+    energy: tf.Tensor
+
+
+def make_family_sampler(
+    sampler: str, options: dict, *, step_size: float, noise_scale: float, clip
+) -> Sampler:
+    """`family_sampler` for a family's Langevin (δ = step_size, s = noise_scale, clip) with its
+    `sampler_options`; an option `step_size` replaces the derived MALA/HMC step sδ."""
+    options = dict(options)
+    own_step = options.pop("step_size", None)
+    s = family_sampler(sampler, step_size=step_size, noise_scale=noise_scale, clip=clip, **options)
+    if own_step is None:
+        return s
+    return sampler_from_config({**s.get_config(), "step_size": own_step})
+
+
+def run_family_chain(
+    sampler: str,
+    options: dict,
+    energy_fn: EnergyFn,
+    x0: tf.Tensor,
+    *,
+    step_size: float,
+    noise_scale: float,
+    clip,
+    num_steps,
+    max_steps: int,
+    seed: tf.Tensor,
+    mask: tf.Tensor | None = None,
+    trace: bool = False,
+) -> FamilyChain:
+    """`family_sampler(sampler, ...)` run on a family's energy: the same target exp(−E/s²) as the
+    family's Langevin (step sδ, box = clip), adjusted by a Metropolis test per chain."""
+    s = make_family_sampler(sampler, options, step_size=step_size, noise_scale=noise_scale, clip=clip)
+    res = s.run(energy_fn, x0, num_steps=num_steps, max_steps=max_steps, seed=seed, mask=mask, trace=trace)
+    energy_trace = None if res.energy_trace is None else tf.reduce_mean(res.energy_trace, axis=1)
+    return FamilyChain(res.samples, energy_trace, res.grad_norm, res.accept_rate, res.energy)
+
+
+def options_for(sampler: str, model_sampler: str, model_options: dict, override=None) -> dict:
+    """The sampler_options of a call: the override if given, else the model's when the call
+    uses the model's own sampler, else none (the sampler's defaults)."""
+    if override is not None:
+        if hasattr(override, "to_dict"):
+            override = override.to_dict()
+        if not isinstance(override, dict):
+            return override  # check_family_sampler refuses it with the message
+        return {k: v for k, v in override.items() if v is not None}
+    return dict(model_options) if sampler == model_sampler else {}

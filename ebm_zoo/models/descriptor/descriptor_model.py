@@ -7,7 +7,9 @@ Model: an exponential tilting of Gaussian white noise q = N(0, σ²I),
 with f_θ a bottom-up ConvNet (ebm_zoo.nets.EnergyConvNet). With ReLU, f is piecewise linear,
 so p is piecewise Gaussian with local mean σ²·∂f/∂x — `reconstruct`.
 
-Sampling: Langevin x ← x − (δ²/2)·∇E(x) + δ·z (ebm_zoo.sampling.langevin).
+Sampling: Langevin x ← x − (δ²/2)·∇E(x) + δ·z (ebm_zoo.sampling.langevin), or with
+`sampler="mala"|"hmc"` the same target exp(−E/s²) on the pixel box, Metropolis-adjusted per chain
+(ebm_zoo.sampling.mcmc.family_sampler; docs/sampling.md), in training and in `sample`.
 
 Learning (maximum likelihood): minimise L = mean f(x̃) − mean f(x_data) over θ, x̃ the
 (stop-gradient) synthesised images; chains start from noise, zeros, persistent states (`ml`
@@ -27,7 +29,16 @@ from ebm_zoo import distribute
 from ebm_zoo.models import serving
 from ebm_zoo.models.base import EnergyModel, apply_gradients, scale_for_replicas
 from ebm_zoo.nets.convnets import EnergyConvNet
-from ebm_zoo.sampling import ReplayBuffer, langevin
+from ebm_zoo.sampling import (
+    METROPOLIS,
+    SAMPLERS,
+    ReplayBuffer,
+    check_family_sampler,
+    langevin,
+    make_family_sampler,
+    options_for,
+    run_family_chain,
+)
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
 CHAIN_INITS = ("noise", "zeros", "persistent", "data")
@@ -59,10 +70,15 @@ class Descriptor(EnergyModel):
       grad_norm_by_filters: divide each parameter gradient by its layer's number of filters.
       grad_clip: max-abs clip of each gradient element after normalisation (0 = off).
       divergence_threshold: |energy| above which training stops as diverged.
+      sampler: "langevin" (default, unadjusted), "mala" or "hmc" (Metropolis-adjusted, same
+        target exp(−E/s²), step sδ, box = the pixel range when clip_pixels) for training chains
+        and `sample`; `sample(..., sampler=...)` overrides it.
+      sampler_options: settings of "mala"/"hmc" (ebm_zoo.sampling.FAMILY_SAMPLER_OPTIONS:
+        step_size, num_leapfrog_steps, target_accept, adapt_steps, adapt_rate, boundary).
     """
 
     family = "descriptor"
-    sample_overrides = ("size",)
+    sample_overrides = ("size", "sampler", "sampler_options")
 
     def __init__(
         self,
@@ -90,6 +106,8 @@ class Descriptor(EnergyModel):
         grad_norm_by_filters: bool = True,
         grad_clip: float = 20.0,
         divergence_threshold: float = 1e12,
+        sampler: str = "langevin",
+        sampler_options: dict | None = None,
         **kwargs,
     ):
         super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
@@ -131,6 +149,8 @@ class Descriptor(EnergyModel):
         self.grad_clip = float(grad_clip)
         self.divergence_threshold = float(divergence_threshold)
         self.accepts_any_size = mode == "texture"
+        self.sampler = sampler
+        self.sampler_options = self._checked_sampler(sampler, sampler_options, type(self).__name__)
 
         self.net = EnergyConvNet(
             layers=self.layer_spec,
@@ -153,6 +173,7 @@ class Descriptor(EnergyModel):
                 "energy_gap",
                 "sampler_grad_norm",
                 "param_grad_norm",
+                *(("accept_rate", "sampler_energy") if sampler in METROPOLIS else ()),
             )
         }
 
@@ -187,14 +208,57 @@ class Descriptor(EnergyModel):
     def _clip(self):
         return self.internal_range if self.clip_pixels else None
 
+    def _checked_sampler(self, sampler, options, where: str) -> dict:
+        """Validated sampler_options of `sampler` for this model (EbmZooError otherwise)."""
+        options = check_family_sampler(sampler, options, choices=SAMPLERS, where=where)
+        if sampler in METROPOLIS:  # refuses s = 0 and bad combinations eagerly
+            make_family_sampler(
+                sampler, options, step_size=self.step_size, noise_scale=self.noise_scale, clip=self._clip()
+            )
+        return options
+
+    def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
+        super().check_overrides(overrides, where)
+        if "sampler" in overrides or "sampler_options" in overrides:
+            name = overrides.get("sampler") or self.sampler
+            opts = options_for(name, self.sampler, self.sampler_options, overrides.get("sampler_options"))
+            self._checked_sampler(name, opts, f"{type(self).__name__}.{where}")
+
     def run_langevin(
-        self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None, max_steps=None
+        self,
+        x0,
+        seed,
+        num_steps=None,
+        trace=False,
+        noise_scale=None,
+        mask=None,
+        max_steps=None,
+        sampler=None,
+        sampler_options=None,
     ):
-        """Internal-scale Langevin from x0 (see ebm_zoo.sampling.langevin); num_steps an int
+        """Internal-scale chain from x0: Langevin (see ebm_zoo.sampling.langevin) or, for
+        sampler "mala"/"hmc" (default: the model's `sampler`), the Metropolis-adjusted chain on
+        the same target (a `FamilyChain`, which adds accept_rate and energy). num_steps an int
         (default: the training T) or an int32 tensor with a static `max_steps`."""
         steps = self.num_steps if num_steps is None else num_steps
         if max_steps is None:
             max_steps = max(int(steps), 1)
+        name = sampler or self.sampler
+        if name in METROPOLIS:
+            return run_family_chain(
+                name,
+                options_for(name, self.sampler, self.sampler_options, sampler_options),
+                self._energy,
+                x0,
+                step_size=self.step_size,
+                noise_scale=self.noise_scale if noise_scale is None else noise_scale,
+                clip=self._clip(),
+                num_steps=steps,
+                max_steps=max_steps,
+                seed=seed,
+                mask=mask,
+                trace=trace,
+            )
         return langevin(
             self._energy,
             x0,
@@ -234,23 +298,33 @@ class Descriptor(EnergyModel):
         size = self.synth_size if size is None else int(size)
         return self.start_from_noise(distribute.global_normal([n, size, size, self.channels], seed))
 
-    def _sample(self, n, seed, num_steps, max_steps, size=None):
+    def _sample(self, n, seed, num_steps, max_steps, size=None, sampler=None, sampler_options=None):
         size = self.synth_size if size is None else int(size)
         if size != self.image_size and self.mode == "object":
             raise EbmZooError(
                 f"An object-mode descriptor samples only at {self.image_size}px, got size={size}."
             )
         x0 = self.chain_start(n, seed, size)
-        return self.run_chain(x0, seed, num_steps, max_steps)
+        return self.run_chain(x0, seed, num_steps, max_steps, sampler, sampler_options)
 
-    def run_chain(self, x0, seed, num_steps, max_steps):
+    def run_chain(self, x0, seed, num_steps, max_steps, sampler=None, sampler_options=None):
         """K = steps_or_default(num_steps) sampler steps from x0 with the noise of `sample`'s seed."""
         k = self.steps_or_default(num_steps)
-        return self.run_langevin(x0, distribute.split_seed(seed, 1), k, max_steps=max_steps).samples
+        return self.run_langevin(
+            x0,
+            distribute.split_seed(seed, 1),
+            k,
+            max_steps=max_steps,
+            sampler=sampler,
+            sampler_options=sampler_options,
+        ).samples
 
     def sampler_settings(self) -> dict:
-        keys = ("step_size", "noise_scale", "ref_sigma", "synth_size", "chain_init", "clip_pixels")
-        return {**super().sampler_settings(), **{k: getattr(self, k) for k in keys}}
+        keys = ("step_size", "noise_scale", "ref_sigma", "synth_size", "chain_init", "clip_pixels", "sampler")
+        out = {**super().sampler_settings(), **{k: getattr(self, k) for k in keys}}
+        if self.sampler_options:
+            out["sampler_options"] = dict(self.sampler_options)
+        return out
 
     def serving_functions(self) -> dict:
         """The common signatures, `reconstruct`, and `sample_from_noise` (noise float32
@@ -372,6 +446,9 @@ class Descriptor(EnergyModel):
         self.trackers["energy_gap"].update_state(score_data - score_synth)
         self.trackers["sampler_grad_norm"].update_state(chain.grad_norm)
         self.trackers["param_grad_norm"].update_state(gnorm)
+        if self.sampler in METROPOLIS:
+            self.trackers["accept_rate"].update_state(tf.reduce_mean(chain.accept_rate))
+            self.trackers["sampler_energy"].update_state(tf.reduce_mean(chain.energy))
         return {name: t.result() for name, t in self.trackers.items()}
 
     def get_config(self):
@@ -398,5 +475,7 @@ class Descriptor(EnergyModel):
             grad_norm_by_filters=self.grad_norm_by_filters,
             grad_clip=self.grad_clip,
             divergence_threshold=self.divergence_threshold,
+            sampler=self.sampler,
+            sampler_options=dict(self.sampler_options),
         )
         return cfg

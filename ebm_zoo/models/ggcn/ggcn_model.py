@@ -9,6 +9,12 @@ ebm_zoo.sampling.langevin.wgcn_flow). One iteration on a data batch X:
     α:  minimise  mean ‖x̃ − G_α(h)‖² / (2s_g²)               (G learns to produce x̃ directly)
 
 both from the same x̃, each with its own optimizer. Sampling: h → G(h) → K steps (K = 0: fast path).
+
+`sampler="mala"|"hmc"` (config, or a `sample()` override) replaces the K wGCN refinement steps
+(training and sampling) by K Metropolis-adjusted steps on the flow's stationary target
+exp(−E/s²) with step sδ (ebm_zoo.sampling.family_sampler); the implicit step has no proposal
+density to adjust, so `implicit_iters` / `solver` do not apply and are refused as overrides
+with them. The latent revision (`latent_steps`) stays unadjusted Langevin.
 Internal pixel scale [−1, 1] (the generator ends in tanh).
 """
 
@@ -22,10 +28,20 @@ from ebm_zoo.models.base import EnergyModel, scale_for_replicas
 from ebm_zoo.models.wgcn.wgcn_model import FlowTraceMetrics, check_flow_args
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
+from ebm_zoo.sampling import (
+    METROPOLIS,
+    SAMPLERS,
+    check_family_sampler,
+    make_family_sampler,
+    options_for,
+    run_family_chain,
+)
 from ebm_zoo.sampling.langevin import LangevinResult, langevin, wgcn_flow
 from ebm_zoo.utils.checks import EbmZooError, as_float_tensor, check_positive
 
 FLOW_OVERRIDES = ("step_size", "noise_scale", "implicit_iters", "solver")
+#: Flow settings that only the implicit (JKO) flow has; meaningless for MALA/HMC.
+JKO_ONLY = ("implicit_iters", "solver")
 
 
 def _half_sq_norm(x: tf.Tensor) -> tf.Tensor:
@@ -57,11 +73,13 @@ class GGCN(EnergyModel):
       energy_lr, gen_lr, beta_1, beta_2: Adam for f_θ (the main optimizer) and G_α.
       score_reg: weight of mean(f(X)² + f(x̃)²), a guard against score blow-up (0 = off).
       trace_points: how many points of the flow's energy trace become metrics (0 = none).
+      sampler: "langevin" (default: the wGCN flow) or "mala"/"hmc" (see the module docstring).
+      sampler_options: settings of "mala"/"hmc" (ebm_zoo.sampling.FAMILY_SAMPLER_OPTIONS).
     """
 
     family = "ggcn"
     internal_range = (-1.0, 1.0)
-    sample_overrides = FLOW_OVERRIDES
+    sample_overrides = (*FLOW_OVERRIDES, "sampler", "sampler_options")
 
     def __init__(
         self,
@@ -93,6 +111,8 @@ class GGCN(EnergyModel):
         beta_2: float = 0.999,
         score_reg: float = 0.0,
         trace_points: int = 5,
+        sampler: str = "langevin",
+        sampler_options: dict | None = None,
         **kwargs,
     ):
         super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
@@ -123,6 +143,8 @@ class GGCN(EnergyModel):
             beta_2,
         )
         self.score_reg, self.trace_points = float(score_reg), int(trace_points)
+        self.sampler = sampler
+        self.sampler_options = self._checked_sampler(sampler, sampler_options, {}, "GGCN")
 
         try:
             self.score_net = EnergyConvNet(
@@ -146,6 +168,8 @@ class GGCN(EnergyModel):
         )
         self.gen_optimizer = None
         names = ["loss", "gen_loss", "energy_data", "energy_synth", "energy_gap", "gen_mse", "grad_norm"]
+        if sampler in METROPOLIS:
+            names += ["accept_rate", "sampler_energy"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self._flow_metrics = FlowTraceMetrics(self.num_steps, self.trace_points)
 
@@ -180,15 +204,40 @@ class GGCN(EnergyModel):
         if overrides:
             s = self._flow_settings(overrides)
             check_flow_args(0, s["step_size"], s["implicit_iters"], s["noise_scale"], s["solver"])
+        if "sampler" in overrides or "sampler_options" in overrides:
+            name = overrides.get("sampler") or self.sampler
+            opts = options_for(name, self.sampler, self.sampler_options, overrides.get("sampler_options"))
+            self._checked_sampler(name, opts, overrides, f"GGCN.{where}")
+
+    def _checked_sampler(self, sampler, options, overrides: dict, where: str) -> dict:
+        """Validated sampler_options of `sampler` with the flow settings (model's + overrides)."""
+        options = check_family_sampler(sampler, options, choices=SAMPLERS, where=where)
+        if sampler in METROPOLIS:
+            jko = sorted(k for k in JKO_ONLY if overrides.get(k) is not None)
+            if jko:
+                raise EbmZooError(
+                    f"{where}: {', '.join(f'{k}={overrides[k]!r}' for k in jko)} set(s) the implicit "
+                    f"wGCN flow, which sampler={sampler!r} does not run (it Metropolis-adjusts an "
+                    f"explicit step on the same target); drop {', '.join(jko)} or use sampler='langevin'."
+                )
+            s = self._flow_settings(overrides)
+            make_family_sampler(
+                sampler, options, step_size=s["step_size"], noise_scale=s["noise_scale"], clip=None
+            )
+        return options
 
     def _flow_settings(self, overrides: dict) -> dict:
         """The flow's settings: the model's, replaced by (already validated) overrides."""
         s = {k: getattr(self, k) for k in FLOW_OVERRIDES}
-        s.update(overrides)
+        s.update({k: v for k, v in overrides.items() if k in FLOW_OVERRIDES and v is not None})
         return s
 
     def sampler_settings(self) -> dict:
-        return {**super().sampler_settings(), **self._flow_settings({}), "ref_sigma": self.ref_sigma}
+        out = {**super().sampler_settings(), **self._flow_settings({}), "ref_sigma": self.ref_sigma}
+        out["sampler"] = self.sampler
+        if self.sampler_options:
+            out["sampler_options"] = dict(self.sampler_options)
+        return out
 
     def flow(self, x, seed, trace=False, num_steps=None, max_steps=None, **overrides) -> LangevinResult:
         """K wGCN steps under E from internal-scale particles x [N, H, W, C] (K = num_steps, an
@@ -196,7 +245,23 @@ class GGCN(EnergyModel):
         steps = self.num_steps if num_steps is None else num_steps
         if max_steps is None:
             max_steps = max(int(steps), 1)
+        name = overrides.pop("sampler", None) or self.sampler
+        options = overrides.pop("sampler_options", None)
         s = self._flow_settings(overrides)
+        if name in METROPOLIS:
+            return run_family_chain(
+                name,
+                options_for(name, self.sampler, self.sampler_options, options),
+                self._energy,
+                x,
+                step_size=s["step_size"],
+                noise_scale=s["noise_scale"],
+                clip=None,
+                num_steps=steps,
+                max_steps=max_steps,
+                seed=seed,
+                trace=trace,
+            )
         return wgcn_flow(
             self.score,
             x,
@@ -326,6 +391,9 @@ class GGCN(EnergyModel):
             "gen_mse": tf.reduce_mean(sq_err) / float(self.image_size**2 * self.channels),
             "grad_norm": flow.grad_norm,
         }
+        if self.sampler in METROPOLIS:
+            values["accept_rate"] = tf.reduce_mean(flow.accept_rate)
+            values["sampler_energy"] = tf.reduce_mean(flow.energy)
         for name, value in values.items():
             self._trackers[name].update_state(value)
         if flow.energy_trace is not None:
@@ -361,4 +429,6 @@ class GGCN(EnergyModel):
             "beta_2": self.beta_2,
             "score_reg": self.score_reg,
             "trace_points": self.trace_points,
+            "sampler": self.sampler,
+            "sampler_options": dict(self.sampler_options),
         }

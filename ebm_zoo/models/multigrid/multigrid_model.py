@@ -16,7 +16,13 @@ One learning iteration (`mode="multigrid"`), a batch of S×S images x:
 
 Sampler (`sampler="official"`, the official code): x ← clip(x + (δ²/2)·∂f_s/∂x, 0, 255), i.e.
 noise-free gradient descent on E = −f_s. `sampler="langevin"`: full Langevin on
-E = −f_s(x) + ‖x‖²/(2σ²) with noise, clipped to [0, 255].
+E = −f_s(x) + ‖x‖²/(2σ²) with noise, clipped to [0, 255]. `sampler="mala"|"hmc"`: every grid's
+chain is a Metropolis-adjusted chain (per image) on that same E_s restricted to the box
+[0, 255]^D (reflecting walls), exact for its step; the coarse-to-fine pyramid only sets where
+each grid's chain starts. "official" has no target distribution (no noise), so it has no
+adjusted version. MALA/HMC need a per-image energy: with `norm="batch"` E_s(x) depends on the
+other images of the batch and a per-chain Metropolis test has no target, so that combination is
+refused (use norm="layer" or "none").
 
 Baselines: `mode="cd"`: one net at S×S, chains start at the data batch, T steps.
 `mode="pcd"`: one net at S×S, chains persist across iterations in a ReplayBuffer ("sequential":
@@ -39,9 +45,17 @@ import numpy as np
 import tensorflow as tf
 
 from ebm_zoo import distribute
-from ebm_zoo.models.base import EnergyModel, scale_for_replicas
+from ebm_zoo.models.base import EnergyModel, overrides_key, scale_for_replicas
 from ebm_zoo.nets.multigrid_nets import NORMS, make_energy_net
-from ebm_zoo.sampling import ReplayBuffer, langevin
+from ebm_zoo.sampling import (
+    METROPOLIS,
+    ReplayBuffer,
+    check_family_sampler,
+    langevin,
+    make_family_sampler,
+    options_for,
+    run_family_chain,
+)
 from ebm_zoo.utils.checks import (
     EbmZooError,
     check_choice,
@@ -52,7 +66,7 @@ from ebm_zoo.utils.checks import (
 )
 
 MODES = ("multigrid", "cd", "pcd")
-SAMPLERS = ("official", "langevin")
+SAMPLERS = ("official", "langevin", *METROPOLIS)
 PIXEL_MAX = 255.0
 MASK_KINDS = ("center", "random", "left", "right")
 
@@ -185,7 +199,9 @@ class MultiGrid(EnergyModel):
       seed: base seed of all stateless randomness in training.
       grids: grid sides, starting at 1 and growing by integer factors, e.g. [1, 4, 16, 64].
       mode: "multigrid" (coarse-to-fine), "cd" or "pcd" (one S×S grid).
-      sampler: "official" (noise-free clipped update) or "langevin" (noise + reference term).
+      sampler: "official" (noise-free clipped update), "langevin" (noise + reference term), or
+        "mala" / "hmc" (Metropolis-adjusted chains on the Langevin energy; norm "layer"/"none").
+      sampler_options: settings of "mala"/"hmc" (ebm_zoo.sampling.FAMILY_SAMPLER_OPTIONS).
       num_steps: T sampler steps per grid per iteration.
       step_size: δ.
       ref_sigma: σ of the Gaussian reference (used by sampler="langevin" only), internal scale.
@@ -201,7 +217,7 @@ class MultiGrid(EnergyModel):
 
     family = "multigrid"
     internal_range = (0.0, PIXEL_MAX)
-    sample_overrides = ("step_size", "sampler")
+    sample_overrides = ("step_size", "sampler", "sampler_options")
 
     def __init__(
         self,
@@ -225,11 +241,11 @@ class MultiGrid(EnergyModel):
         pcd_reinit_prob: float = 0.0,
         colour_bank_size: int = 1000,
         jit_compile: bool = False,
+        sampler_options: dict | None = None,
         **kwargs,
     ):
         super().__init__(image_size=image_size, channels=channels, seed=seed, **kwargs)
         check_choice(mode, "mode", MODES)
-        check_choice(sampler, "sampler", SAMPLERS)
         check_choice(norm, "norm", NORMS)
         check_choice(pcd_mode, "pcd_mode", ("sequential", "random"))
         check_positive(step_size, "step_size")
@@ -254,6 +270,7 @@ class MultiGrid(EnergyModel):
         self.pcd_chains = None if pcd_chains is None else int(pcd_chains)
         self.colour_bank_size = int(colour_bank_size)
         self.jit_compile = bool(jit_compile)
+        self.sampler_options = self._checked_sampler(sampler, sampler_options, self.step_size, "MultiGrid")
 
         # Grids that own a network: every grid after 1×1 (multi-grid) or only S×S (CD / PCD).
         self.net_grids = self.grids[1:] if mode == "multigrid" else [self.grids[-1]]
@@ -284,6 +301,11 @@ class MultiGrid(EnergyModel):
         self.grid_loss_trackers = [keras.metrics.Mean(name=f"loss_{s}") for s in self.net_grids]
         self.abs_err_trackers = [keras.metrics.Mean(name=f"abs_err_{s}") for s in self.net_grids]
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        self.sampler_trackers = []
+        if sampler in METROPOLIS:
+            self.sampler_trackers = [keras.metrics.Mean(name="accept_rate")]
+            self.sampler_trackers += [keras.metrics.Mean(name=f"accept_rate_{s}") for s in self.net_grids]
+            self.sampler_trackers += [keras.metrics.Mean(name="sampler_energy")]
 
     # --------------------------------------------------------------------------------------------
     # Optimisers and variables.
@@ -329,7 +351,13 @@ class MultiGrid(EnergyModel):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, *self.grid_loss_trackers, *self.abs_err_trackers, self.grad_norm_tracker]
+        return [
+            self.loss_tracker,
+            *self.grid_loss_trackers,
+            *self.abs_err_trackers,
+            self.grad_norm_tracker,
+            *self.sampler_trackers,
+        ]
 
     # --------------------------------------------------------------------------------------------
     # Scores, energies, sampler.
@@ -338,9 +366,9 @@ class MultiGrid(EnergyModel):
         return tf.reshape(self.nets[k](x, training=True), [-1])
 
     def grid_energy(self, k: int, x: tf.Tensor, sampler: str | None = None) -> tf.Tensor:
-        """E_s(x) [N] = −f_s(x) (+ ‖x‖²/(2σ²) for the Langevin sampler)."""
+        """E_s(x) [N] = −f_s(x) (+ ‖x‖²/(2σ²) for the langevin, mala and hmc samplers)."""
         e = -self.grid_score(k, x)
-        if (sampler or self.sampler) == "langevin":
+        if (sampler or self.sampler) != "official":
             flat = tf.reshape(x, [tf.shape(x)[0], -1])
             e += tf.reduce_sum(tf.square(flat), axis=1) / (2.0 * self.ref_sigma**2)
         return e
@@ -354,10 +382,25 @@ class MultiGrid(EnergyModel):
         """T sampler steps under f of net k from x0 [N, s, s, C] in [0, 255] (T = num_steps: an
         int, default the model's, or an int32 tensor with a static `max_steps`).
 
-        Returns the LangevinResult (samples [N, s, s, C] in [0, 255], grad_norm).
+        Returns the LangevinResult (samples [N, s, s, C] in [0, 255], grad_norm), or for
+        "mala"/"hmc" a FamilyChain (adds accept_rate [N] and energy [N]).
         """
-        sampler = overrides.get("sampler", self.sampler)
+        sampler = overrides.get("sampler") or self.sampler
         steps = self.num_steps if num_steps is None else num_steps
+        if sampler in METROPOLIS:
+            return run_family_chain(
+                sampler,
+                options_for(sampler, self.sampler, self.sampler_options, overrides.get("sampler_options")),
+                lambda x: self.grid_energy(k, x, sampler),
+                x0,
+                step_size=float(overrides.get("step_size") or self.step_size),
+                noise_scale=1.0,
+                clip=(0.0, PIXEL_MAX),
+                num_steps=steps,
+                max_steps=max_steps if max_steps is not None else max(int(steps), 1),
+                seed=seed,
+                mask=mask,
+            )
         return langevin(
             lambda x: self.grid_energy(k, x, sampler),
             x0,
@@ -372,10 +415,27 @@ class MultiGrid(EnergyModel):
 
     def check_overrides(self, overrides: dict, where: str = "sample()") -> None:
         super().check_overrides(overrides, where)
-        if "sampler" in overrides:
-            check_choice(overrides["sampler"], "sampler", SAMPLERS)
         if "step_size" in overrides:
             check_positive(overrides["step_size"], "step_size")
+        if "sampler" in overrides or "sampler_options" in overrides:
+            name = overrides.get("sampler") or self.sampler
+            opts = options_for(name, self.sampler, self.sampler_options, overrides.get("sampler_options"))
+            step = overrides.get("step_size") or self.step_size
+            self._checked_sampler(name, opts, step, f"MultiGrid.{where}")
+
+    def _checked_sampler(self, sampler, options, step_size, where: str) -> dict:
+        """Validated sampler_options of `sampler` for this model (EbmZooError otherwise)."""
+        options = check_family_sampler(sampler, options, choices=SAMPLERS, where=where)
+        if sampler in METROPOLIS:
+            if self.norm == "batch":
+                raise EbmZooError(
+                    f"{where}: sampler={sampler!r} needs a per-image energy, but norm='batch' makes "
+                    f"E_s(x) depend on the other images of the batch, so a per-chain Metropolis test "
+                    f"has no target; use sampler='langevin' (or 'official'), or train with "
+                    f"norm='layer' or 'none'."
+                )
+            make_family_sampler(sampler, options, step_size=step_size, noise_scale=1.0, clip=(0.0, PIXEL_MAX))
+        return options
 
     def _check_train_images(self, x: tf.Tensor) -> None:
         got = tuple(x.shape[1:])
@@ -399,23 +459,30 @@ class MultiGrid(EnergyModel):
         images01 = data[0] if isinstance(data, (tuple, list)) else data
         self._check_train_images(images01)
         x = self.to_internal(images01)
-        obs, synth, grad_norm = self.synthesise(x, self.step_seed(0))
+        obs, synth, results = self.synthesise(x, self.step_seed(0))
         self._remember_colours(down_sample(x, self.image_size), tf.shape(x)[0])
         losses = [self.grid_update(k, obs[k], synth[k]) for k in range(len(self.nets))]
         for k, loss in enumerate(losses):
             self.grid_loss_trackers[k].update_state(loss)
             self.abs_err_trackers[k].update_state(tf.reduce_mean(tf.abs(obs[k] - synth[k])))
         self.loss_tracker.update_state(tf.add_n(losses))
-        self.grad_norm_tracker.update_state(grad_norm)
+        self.grad_norm_tracker.update_state(results[-1].grad_norm)
+        if self.sampler in METROPOLIS:
+            rates = [tf.reduce_mean(r.accept_rate) for r in results]
+            self.sampler_trackers[0].update_state(tf.add_n(rates) / len(rates))
+            for tracker, rate in zip(self.sampler_trackers[1:-1], rates):
+                tracker.update_state(rate)
+            self.sampler_trackers[-1].update_state(tf.reduce_mean(results[-1].energy))
         return {m.name: m.result() for m in self.metrics}
 
     def synthesise(self, x: tf.Tensor, seed: tf.Tensor):
-        """(obs, synth, grad_norm) of one iteration: per net grid the observed and the synthesised
-        images [N, s, s, C] in [0, 255], and the sampler's last gradient norm."""
+        """(obs, synth, results) of one iteration: per net grid the observed and the synthesised
+        images [N, s, s, C] in [0, 255], and the sampler results (results[-1].grad_norm: the
+        last sampler's gradient norm; MALA/HMC results carry accept_rate and energy)."""
         if self.mode == "multigrid":
             obs = [down_sample(x, self.image_size // s) for s in self.net_grids]
-            pyramid, grad_norm = self._pyramid(down_sample(x, self.image_size), seed)
-            return obs, [tf.stop_gradient(p) for p in pyramid[1:]], grad_norm
+            pyramid, results = self._pyramid(down_sample(x, self.image_size), seed)
+            return obs, [tf.stop_gradient(p) for p in pyramid[1:]], results
         slots = None
         if self.mode == "cd":
             x0 = x
@@ -430,7 +497,7 @@ class MultiGrid(EnergyModel):
         synth = tf.stop_gradient(result.samples)
         if slots is not None:
             self.chains.update(slots, synth)
-        return [x], [synth], result.grad_norm
+        return [x], [synth], [result]
 
     def grid_update(self, k: int, obs: tf.Tensor, synth: tf.Tensor) -> tf.Tensor:
         """One step of grid k's optimizer on `grid_loss`; returns the loss."""
@@ -465,6 +532,7 @@ class MultiGrid(EnergyModel):
             "step_size": self.step_size,
             "sampler": self.sampler,
             "grids": self.grids,
+            **({"sampler_options": dict(self.sampler_options)} if self.sampler_options else {}),
         }
 
     def chain_start(self, n, seed: tf.Tensor) -> tf.Tensor:
@@ -477,8 +545,8 @@ class MultiGrid(EnergyModel):
 
     def _pyramid(self, x1: tf.Tensor, seed: tf.Tensor, num_steps=None, max_steps=None, **overrides):
         """Coarse-to-fine synthesis from 1×1 images x1 [n, 1, 1, C] (grid k's noise: split_seed(seed,
-        k)); returns ([x1, one tensor per net grid], the last sampler's grad norm), [0, 255]."""
-        x, out, prev_s = x1, [x1], 1
+        k)); returns ([x1, one tensor per net grid], [each grid's sampler result]), [0, 255]."""
+        x, out, prev_s, results = x1, [x1], 1, []
         for k, s in enumerate(self.net_grids):
             result = self.run_sampler(
                 k,
@@ -491,7 +559,8 @@ class MultiGrid(EnergyModel):
             )
             x, prev_s = result.samples, s
             out.append(x)
-        return out, result.grad_norm
+            results.append(result)
+        return out, results
 
     def _sample(self, n, seed, num_steps, max_steps, **overrides) -> tf.Tensor:
         return self._sample_pyramid(n, seed, num_steps, max_steps, **overrides)[-1]
@@ -511,7 +580,7 @@ class MultiGrid(EnergyModel):
         steps = -1 if check_num_steps(num_steps) is None else num_steps
         self.check_overrides(overrides, "sample_all_grids()")
         max_steps = max(self.max_num_steps, steps)
-        key = ("all_grids", max_steps, tuple(sorted(overrides.items())))
+        key = ("all_grids", max_steps, overrides_key(overrides))
         fn = self._compiled_sample.get(key)
         if fn is None:
             fn = tf.function(
@@ -571,4 +640,5 @@ class MultiGrid(EnergyModel):
             "pcd_reinit_prob": self.pcd_reinit_prob,
             "colour_bank_size": self.colour_bank_size,
             "jit_compile": self.jit_compile,
+            "sampler_options": dict(self.sampler_options),
         }

@@ -11,6 +11,12 @@ solved by J iterations of the "split" (default: reference term in closed form) o
 solver — the loop is ebm_zoo.sampling.langevin (`wgcn_flow`), where both solvers are described.
 The mean energy of the particles before the first and after every step (the flow's "energy
 dissipation") is logged as metrics by `FlowTraceMetrics`.
+
+`sampler="mala"|"hmc"`: the implicit step has no tractable proposal density, so it cannot be
+Metropolis-adjusted itself. These samplers replace the flow by an explicit Metropolis-adjusted
+chain on the flow's stationary target exp(−E/s²) (step sδ, box = the pixel range), exact for any
+step; `implicit_iters` and `solver` are settings of the flow and do not apply to them.
+sampler="langevin" (default) is the JKO flow, unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo.models.descriptor.descriptor_model import Descriptor
+from ebm_zoo.sampling import METROPOLIS
 from ebm_zoo.sampling.langevin import SOLVERS, wgcn_flow
 from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
 
@@ -138,11 +145,29 @@ class WGCN(Descriptor):
         return 0.5 * self.step_size**2
 
     def run_langevin(
-        self, x0, seed, num_steps=None, trace=False, noise_scale=None, mask=None, max_steps=None
+        self,
+        x0,
+        seed,
+        num_steps=None,
+        trace=False,
+        noise_scale=None,
+        mask=None,
+        max_steps=None,
+        sampler=None,
+        sampler_options=None,
     ):
-        """Internal-scale wGCN flow from x0 (the Descriptor's sampler entry point); num_steps an
-        int or an int32 tensor with a static `max_steps`."""
+        """Internal-scale wGCN flow from x0 (the Descriptor's sampler entry point), or the
+        MALA/HMC chain on its target for sampler "mala"/"hmc"; num_steps an int or an int32
+        tensor with a static `max_steps`."""
         steps = self.num_steps if num_steps is None else num_steps
+        if (sampler or self.sampler) in METROPOLIS:
+            res = super().run_langevin(
+                x0, seed, steps, True, noise_scale, mask, max_steps, sampler, sampler_options
+            )
+            sink = getattr(self._trace_sinks, "traces", None)
+            if sink is not None:
+                sink.append(res.energy_trace)
+            return res if trace else res._replace(energy_trace=None)
         res = wgcn_flow(
             self.net,
             x0,
