@@ -173,16 +173,19 @@ def test_default_sampler_is_unchanged_and_equals_explicit_langevin(family):
 @pytest.mark.parametrize(
     "preset", ["short_run_digits", "wgcn_lfw", "ggcn_lfw", "multigrid_lfw", "descriptor_brick"]
 )
-def test_shipped_preset_samples_are_bit_identical_to_before_samplers(preset):
-    """Saved with the code before `sampler=` existed (commit 96d80fe, this machine's TF 2.21 CPU
-    kernels): sample(2, seed=7) with no override, and with the preset's sampler named explicitly."""
+def test_shipped_preset_samples_are_unchanged_by_samplers(preset):
+    """Saved with the code before `sampler=` existed (commit 96d80fe, TF 2.21 CPU kernels): sample(2, seed=7) with no override, and with the preset's sampler named explicitly."""
     import ebm_zoo
 
     m = ebm_zoo.load(preset)
     steps = 3 if preset == "descriptor_brick" else None  # its default is 1000 steps at 64×64
     saved = np.load(REFERENCE)[preset]
-    np.testing.assert_array_equal(m.sample(2, seed=7, num_steps=steps).numpy(), saved)
-    np.testing.assert_array_equal(m.sample(2, seed=7, num_steps=steps, sampler=m.sampler).numpy(), saved)
+    default = m.sample(2, seed=7, num_steps=steps).numpy()
+    np.testing.assert_array_equal(m.sample(2, seed=7, num_steps=steps, sampler=m.sampler).numpy(), default)
+    # Bit-identical on the machine that saved them; another CPU's kernels (AVX2 vs AVX-512) may
+    # reorder float sums, so the saved values are compared to 1e-3 of the [0, 1] pixel range. A
+    # changed noise stream or step rule moves pixels by ~0.1, far outside it.
+    np.testing.assert_allclose(default, saved, rtol=0, atol=1e-3)
 
 
 @pytest.mark.slow
