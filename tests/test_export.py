@@ -400,6 +400,26 @@ def test_every_registered_family_meets_the_contract():
         assert contract_gaps(family.cls) == [], name
         assert family.module == f"ebm_zoo.models.{name}" and family.cls.__module__ == family.module
         assert family.aliases and all(isinstance(v, str) for v in family.aliases.values()), name
+    # The TF-free manifests (what tools check --model / --preset against) are the registrations.
+    from ebm_zoo.models.registry import _manifest, manifests
+
+    assert manifests() == {name: (f.presets, f.aliases) for name, f in found.items()}
+    assert all(_manifest(name) is not None for name in found)  # none needed the TF import
+
+
+def test_preset_and_alias_lookup_import_no_tensorflow():
+    """Tools check --model / --preset names before TensorFlow: the preset registry and the config
+    aliases come from the family folders' data, not from importing the families."""
+    code = (
+        "import sys; import ebm_zoo.presets; from ebm_zoo import config; "
+        "assert 'descriptor_brick' in ebm_zoo.presets.PRESETS; "
+        "assert config.resolve_name('multigrid') == 'multigrid_cpu'; "
+        "assert 'tensorflow' not in sys.modules, 'imported TensorFlow'"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_contract_gaps_names_what_a_family_misses():

@@ -186,8 +186,15 @@ def test_step_count_off_the_log_grid_runs_logs_and_checkpoints_at_its_end(tmp_pa
 def test_sigkill_mid_run_resumes_on_the_same_trajectory(tmp_path):
     """kill -9 right after the step-4 checkpoint (paused in its sample-grid write): the re-run
     cleans up, resumes at step 4 and ends where an uninterrupted run ends."""
-    straight = _train(f"--workdir={tmp_path / 'straight'}", "--train_steps=6", *TINY, cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    # The uninterrupted reference run goes on concurrently (independent workdir).
+    straight = subprocess.Popen(
+        _cmd(f"--workdir={tmp_path / 'straight'}", "--train_steps=6", *TINY),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wd = tmp_path / "killed"
     proc = subprocess.Popen(
         _cmd(f"--workdir={wd}", "--train_steps=6", *TINY),
@@ -209,6 +216,8 @@ def test_sigkill_mid_run_resumes_on_the_same_trajectory(tmp_path):
         ebm_zoo.load(str(wd))
     resumed = _train(f"--workdir={wd}", "--train_steps=6", *TINY, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _, err = straight.communicate(timeout=900)
+    assert straight.returncode == 0, err[-3000:]
     assert json.loads((wd / "metrics.json").read_text())["step"] == 6
     assert _temps(wd / "samples") == [] and _temps(wd) == []
     a, b = ebm_zoo.load(str(tmp_path / "straight")), ebm_zoo.load(str(wd))

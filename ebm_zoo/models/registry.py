@@ -9,13 +9,17 @@ A family folder (keras-hub style, e.g. ebm_zoo/models/descriptor/) holds
                           register_family(Descriptor, PRESETS, aliases={"descriptor": "descriptor_texture"})
 
 `families()` imports every sub-package of ebm_zoo.models once, so nothing central is edited to
-add a family. `contract_gaps(cls)` lists what a family class lacks of the EnergyModel contract
+add a family. `manifests()` gives the same presets and aliases WITHOUT importing the families
+(and so TensorFlow): it reads each folder's data-only `<family>_presets.py` and the literal
+`aliases={...}` of its `register_family` call, which is what tools need to check --model and
+--preset flags; `register_family` refuses a registration that disagrees with its manifest. `contract_gaps(cls)` lists what a family class lacks of the EnergyModel contract
 (docs/CONVENTIONS.md, "Adding a family"); tests/test_export.py fails on any gap.
 """
 
 from __future__ import annotations
 
-import importlib
+import ast
+import importlib.util
 import os
 import pkgutil
 from typing import NamedTuple
@@ -61,6 +65,13 @@ def register_family(cls: type, presets: dict, aliases: dict | None = None) -> Fa
             )
     cls.__module__ = package
     family = Family(name, cls, package, dict(presets), dict(aliases or {}))
+    manifest = _manifest(package.rsplit(".", 1)[-1]) if package.startswith("ebm_zoo.models.") else None
+    if manifest is not None and manifest != (family.presets, family.aliases):
+        raise EbmZooError(
+            f"Family {name!r} registers other presets/aliases than its folder declares statically "
+            f"({package.rsplit('.', 1)[-1]}_presets.py PRESETS and the literal `aliases={{...}}` of "
+            "register_family in its __init__.py); keep both in those two places."
+        )
     _REGISTRY[name] = family
     return family
 
@@ -73,19 +84,67 @@ def families() -> dict[str, Family]:
 
         if cli.tf_logs_quiet():  # a CLI resolving --model: keep TF's load-time lines quiet
             cli.import_tensorflow_quietly(python_logs=False)
-        folder = os.path.dirname(os.path.abspath(__file__))  # ebm_zoo/models/
-        for info in sorted(pkgutil.iter_modules([folder]), key=lambda m: m.name):
-            if info.ispkg:
-                importlib.import_module(f"ebm_zoo.models.{info.name}")
+        for name in _family_folders():
+            importlib.import_module(f"ebm_zoo.models.{name}")
         _DISCOVERED = True
     return dict(sorted(_REGISTRY.items()))
 
 
+def _family_folders() -> list[str]:
+    folder = os.path.dirname(os.path.abspath(__file__))  # ebm_zoo/models/
+    return sorted(m.name for m in pkgutil.iter_modules([folder]) if m.ispkg)
+
+
+_MANIFESTS: dict[str, tuple[dict, dict] | None] = {}
+
+
+def _manifest(name: str) -> tuple[dict, dict] | None:
+    """(PRESETS, aliases) of family folder `name` read without importing the folder: its
+    `<name>_presets.py` executed on its own (data only) and the literal `aliases=` of the
+    `register_family` call in its __init__.py. None when either is not statically readable."""
+    if name not in _MANIFESTS:
+        folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+        _MANIFESTS[name] = None
+        try:
+            spec = importlib.util.spec_from_file_location(
+                f"_ebm_zoo_manifest_{name}", os.path.join(folder, f"{name}_presets.py")
+            )
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            with open(os.path.join(folder, "__init__.py"), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            calls = [
+                node
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_family"
+            ]
+            if len(calls) == 1:
+                keywords = {k.arg: k.value for k in calls[0].keywords}
+                aliases = ast.literal_eval(keywords["aliases"]) if "aliases" in keywords else {}
+                _MANIFESTS[name] = (dict(module.PRESETS), dict(aliases))
+        except (OSError, SyntaxError, ValueError, AttributeError, KeyError):
+            pass
+    return _MANIFESTS[name]
+
+
+def manifests() -> dict[str, tuple[dict, dict]]:
+    """{family: (PRESETS, aliases)} of every family folder, without importing TensorFlow (see the
+    module docstring); a folder whose manifest is not statically readable is imported instead."""
+    out = {}
+    for name in _family_folders():
+        found = _manifest(name)
+        if found is None:
+            family = families()[name]
+            found = (family.presets, family.aliases)
+        out[name] = found
+    return out
+
+
 def config_aliases() -> dict[str, str]:
-    """`--model` alias -> config module, from every family's registration."""
+    """`--model` alias -> config module, from every family's registration (TF-free: `manifests`)."""
     out: dict[str, str] = {}
-    for family in families().values():
-        out.update(family.aliases)
+    for _, aliases in manifests().values():
+        out.update(aliases)
     return out
 
 

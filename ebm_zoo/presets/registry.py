@@ -35,18 +35,19 @@ class PresetInfo(NamedTuple):
 
 
 def collect_presets() -> dict[str, PresetInfo]:
-    """{name: PresetInfo} of every registered family's presets, sorted by name."""
-    from ebm_zoo.models.registry import families
+    """{name: PresetInfo} of every registered family's presets, sorted by name (read from the
+    family folders without importing TensorFlow: ebm_zoo.models.registry.manifests)."""
+    from ebm_zoo.models.registry import manifests
 
     out: dict[str, PresetInfo] = {}
-    for family in families().values():
-        for name, entry in family.presets.items():
+    for family, (presets, _) in manifests().items():
+        for name, entry in presets.items():
             if name in out:
                 raise EbmZooError(
-                    f"Preset {name!r} is registered by families {out[name].family!r} and {family.name!r}; "
+                    f"Preset {name!r} is registered by families {out[name].family!r} and {family!r}; "
                     "preset names must be unique."
                 )
-            out[name] = PresetInfo(name=name, family=family.name, **entry)
+            out[name] = PresetInfo(name=name, family=family, **entry)
     return dict(sorted(out.items()))
 
 
