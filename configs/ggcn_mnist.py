@@ -10,8 +10,14 @@ varied stroke fragments, not yet digits; FD-MNIST 284 (500 samples; blurred-trai
 
 The first full run with energy_lr 5e-4 and no score regulariser diverged at iteration 5,200 (energy
 gap 1e12 after a slow rise from ~3 at 3,000; stroke fragments at 4,600, kept as ckpt-4600). Hence
-energy_lr 2e-4 and score_reg 1e-3 (the guard mean(f(X)² + f(x̃)²)); this setting has not yet been
-run to the end.
+energy_lr 2e-4 and score_reg 1e-3 (the guard mean(f(X)² + f(x̃)²)). The second full run (2026-12-02,
+2 vCPUs shared with another training, ≈ 0.31 s/iteration) failed the same way, earlier: the share
+of chains whose energy rises along the K = 10 refinement steps (`flow_rises`) was 0 up to
+iteration 4,600, 0.80 at 4,800 and 1.00 at 5,400, with the energy gap going 5 → 100 → 1,170; the
+samples went from stroke fragments (4,600) to one noisy collapsed shape (6,000). The refinement
+step δ = 0.5 with J = 2 implicit iterations stops descending once the energy sharpens, so this
+recipe is not yet a preset; a step guard (backtracking δ when the energy rises) or a smaller δ is
+the next thing to try.
 """
 
 import ml_collections
