@@ -11,6 +11,11 @@ within a CPU budget Adam is what learns). Pilot (Intel Xeon, 2 vCPUs, load avera
 ≈ 2.3), ≈ 0.3–0.4 s/step. Expected wall-clock on 2 quiet cores: 10,000 steps (10.7 epochs) → 50–70 min. After 600 steps: clean
 black background, sharp white stroke shapes, few of them readable digits; FD-MNIST 217 (500
 samples; blurred-train baseline 413 at 5,000).
+
+The shipped `descriptor_mnist` is this config's full run (2026-12-02, Intel Xeon with AVX-512, 2
+vCPUs shared with a second training and at times other jobs, load average 2–17): 10,000
+iterations in 5,965 s wall-clock (≈ 0.4–0.6 s/iteration), then `tools/eval.py --protocol=mnist`:
+FD-MNIST 112.7, classifier score 5.90, 9.46 effective classes, precision 0.29, recall 0.97.
 """
 
 import ml_collections
