@@ -55,7 +55,7 @@ def short_run_model(batch: int, steps: int) -> dict:
     without replay buffer, with `batch` chains of `steps` steps."""
     from ebm_zoo.configs import short_run_digits
 
-    model = dict(short_run_digits.get_config().model)
+    model = short_run_digits.get_config().model.to_dict()
     model.update(
         image_size=32,
         channels=3,
