@@ -107,6 +107,36 @@ def _flat(d, prefix="") -> dict:
     return out
 
 
+def _is_constructor_default(flat_cfg: dict, key: str) -> bool:
+    """True when `key` (absent from a saved run, added to the configs since) holds what the model
+    family's constructor uses when the key is not given: the run is the same run. Keys of a
+    nested mapping (e.g. `model.sampler_options.step_size`) count as default when the value is
+    None and the constructor's default for the mapping is None or empty (None = "the default")."""
+    parts = key.split(".")
+    if parts[0] != "model" or len(parts) < 2:
+        return False
+    import inspect
+
+    from ebm_zoo.models import get_model_class
+
+    try:
+        cls = get_model_class(flat_cfg.get("model.family"))
+    except Exception:  # unknown family: the build reports it
+        return False
+    param = None
+    for klass in cls.__mro__:  # subclasses pass **kwargs on to their bases
+        init = klass.__dict__.get("__init__")
+        if init is not None and parts[1] in inspect.signature(init).parameters:
+            param = inspect.signature(init).parameters[parts[1]]
+            break
+    if param is None or param.default is inspect.Parameter.empty:
+        return False
+    value = flat_cfg[key]
+    if len(parts) == 2:
+        return value == param.default
+    return value is None and not param.default
+
+
 def _write_config(cfg, workdir: str) -> None:
     """Writes config.json; a workdir that already holds a run keeps its config unless only
     RESUMABLE_KEYS differ (then the run continues with the new schedule)."""
@@ -117,7 +147,13 @@ def _write_config(cfg, workdir: str) -> None:
 
         old = _flat(read_json(path, "The run's config"))
         new = _flat(json.loads(text))
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
+        diff = sorted(
+            k
+            for k in set(old) | set(new)
+            if old.get(k) != new.get(k)
+            and k not in RESUMABLE_KEYS
+            and not (k not in old and _is_constructor_default(new, k))
+        )
         if diff:
             shown = "; ".join(
                 f"{k}: {old.get(k, '<absent>')!r} in the run, {new.get(k, '<absent>')!r} now"

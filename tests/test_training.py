@@ -161,3 +161,28 @@ def test_global_batch_not_divisible_by_replicas_is_refused(tmp_path):
     with pytest.raises(EbmZooError, match=r"data.batch_size=1 .* divisible by the 2 replicas"):
         training.Run(cfg, str(tmp_path / "run"), strategy=two_cpu_strategy(), verbose=0)
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_a_run_saved_before_a_new_config_key_resumes_when_the_key_holds_its_default(tmp_path):
+    """Configs gain keys over time (e.g. `model.sampler`, `model.sampler_options`). A run saved
+    without them is the same run when the new keys hold what the constructor used for them, and a
+    different run when they do not."""
+    cfg = tiny_descriptor_config()
+    cfg.train.steps = 1
+    wd = tmp_path / "run"
+    training.train(cfg, str(wd), verbose=0)
+    saved = json.loads((wd / "config.json").read_text())
+    saved["model"].pop("sampler", None)
+    saved["model"].pop("sampler_options", None)
+    (wd / "config.json").write_text(json.dumps(saved))
+    cfg.model.sampler = "langevin"  # the constructor's default
+    cfg.model.sampler_options = {"step_size": None}  # None = the default
+    cfg.train.steps = 2
+    run = training.Run(cfg, str(wd), verbose=0)
+    assert run.start_step == 1
+    run.close()
+    assert json.loads((wd / "config.json").read_text())["model"]["sampler"] == "langevin"  # now recorded
+    (wd / "config.json").write_text(json.dumps(saved))
+    cfg.model.sampler = "mala"  # another sampler is another run
+    with pytest.raises(EbmZooError, match=r"model.sampler: '<absent>' in the run, 'mala' now"):
+        training.Run(cfg, str(wd), verbose=0)
