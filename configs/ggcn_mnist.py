@@ -58,6 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
             implicit_iters=2,
             noise_scale=0.05,
             solver="split",
+            max_backtracks=3,  # the step guard (docs/ggcn.md): halve δ per chain up to 3× if it would rise
             gen_sigma=0.3,
             latent_steps=0,
             latent_step_size=0.1,
