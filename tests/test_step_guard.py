@@ -202,3 +202,38 @@ def test_guard_with_a_metropolis_sampler_is_refused():
 def test_langevin_rejects_a_bad_max_backtracks():
     with pytest.raises(ValueError, match="max_backtracks"):
         _explicit(_x0(), -1)
+
+
+# ------------------------------------------------------------------------------------------------
+# wGCN shares the flow: the same option on its config.
+def _wgcn(**kw):
+    from ebm_zoo.models.wgcn import WGCN
+    from tests.test_wgcn import TINY as WGCN_TINY
+
+    m = WGCN(**{**WGCN_TINY, "chain_init": "noise", "pixel_scale": 2.0, "pixel_offset": 1.0, **kw})
+    m.compile()
+    m.build_all()
+    return m
+
+
+def test_wgcn_guard_logs_when_it_fires_and_is_silent_otherwise():
+    from tests.test_wgcn import _images as wgcn_images
+
+    firing = _wgcn(solver="fixed_point", implicit_iters=1, step_size=2.5, clip_pixels=False, max_backtracks=2)
+    logs = firing.train_step(wgcn_images())
+    assert float(logs["guard_fires"]) > 0.5 and float(logs["guard_backtracks"]) >= float(logs["guard_fires"])
+    plain, silent = _wgcn(step_size=0.05), _wgcn(step_size=0.05, max_backtracks=2)
+    silent.set_weights(plain.get_weights())
+    logs_plain, logs_silent = plain.train_step(wgcn_images()), silent.train_step(wgcn_images())
+    assert "guard_fires" not in logs_plain and float(logs_silent["guard_fires"]) == 0.0
+    for a, b in zip(plain.get_weights(), silent.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert type(silent).from_config(silent.get_config()).max_backtracks == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 0.5, "2"])
+def test_wgcn_bad_max_backtracks_is_one_clear_error(bad):
+    with pytest.raises(EbmZooError, match="max_backtracks"):
+        _wgcn(max_backtracks=bad)
+    with pytest.raises(EbmZooError, match="sampler='hmc'"):
+        _wgcn(max_backtracks=1, sampler="hmc")

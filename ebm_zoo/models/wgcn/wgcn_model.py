@@ -129,6 +129,10 @@ class WGCN(Descriptor):
       solver: "split" (default; reference term in closed form) or "fixed_point" (J = 1 is then
         exactly the Descriptor's Langevin step).
       trace_points: how many points of the per-step mean energy become metrics `flow_eXX`.
+      max_backtracks: the flow's step guard (ebm_zoo.sampling.langevin), 0 = off (default);
+        m >= 1 halves δ per chain, up to m times, while a step's drift would raise that chain's
+        energy. Logged as guard_fires / guard_backtracks / guard_rejects. Only for
+        sampler="langevin" (the implicit flow).
     """
 
     family = "wgcn"
@@ -143,6 +147,7 @@ class WGCN(Descriptor):
         implicit_iters: int = 3,
         solver: str = "split",
         trace_points: int = 5,
+        max_backtracks: int = 0,
         **kwargs,
     ):
         if tau is not None:
@@ -162,7 +167,16 @@ class WGCN(Descriptor):
         self.implicit_iters = int(implicit_iters)
         self.solver = solver
         self.trace_points = int(trace_points)
-        self._flow_metrics = FlowTraceMetrics(self.num_steps, self.trace_points)
+        self.max_backtracks = check_max_backtracks(max_backtracks)
+        if self.max_backtracks and self.sampler in METROPOLIS:
+            raise EbmZooError(
+                f"max_backtracks={max_backtracks!r} guards the implicit wGCN flow, which "
+                f"sampler={self.sampler!r} does not run (its Metropolis test already rejects bad "
+                "steps); use max_backtracks=0 or sampler='langevin'."
+            )
+        self._flow_metrics = FlowTraceMetrics(
+            self.num_steps, self.trace_points, guard=self.max_backtracks > 0
+        )
 
     @property
     def tau(self) -> float:
@@ -190,7 +204,7 @@ class WGCN(Descriptor):
             )
             sink = getattr(self._trace_sinks, "traces", None)
             if sink is not None:
-                sink.append(res.energy_trace)
+                sink.append((res.energy_trace, None))
             return res if trace else res._replace(energy_trace=None)
         res = wgcn_flow(
             self.net,
@@ -206,10 +220,11 @@ class WGCN(Descriptor):
             clip=self._clip(),
             mask=mask,
             trace=True,
+            max_backtracks=self.max_backtracks,
         )
         sink = getattr(self._trace_sinks, "traces", None)
         if sink is not None:
-            sink.append(res.energy_trace)
+            sink.append((res.energy_trace, res.guard))
         return res if trace else res._replace(energy_trace=None)
 
     @property
@@ -221,14 +236,17 @@ class WGCN(Descriptor):
         self._trace_sinks.traces = []
         try:
             logs = super().train_step(data)
-            (energy_trace,) = self._trace_sinks.traces
+            ((energy_trace, guard),) = self._trace_sinks.traces
         finally:
             self._trace_sinks.traces = None
-        self._flow_metrics.update(energy_trace)
+        self._flow_metrics.update(energy_trace, guard)
         return {**logs, **{m.name: m.result() for m in self._flow_metrics.metrics}}
 
     def sampler_settings(self) -> dict:
-        return {**super().sampler_settings(), "implicit_iters": self.implicit_iters, "solver": self.solver}
+        out = {**super().sampler_settings(), "implicit_iters": self.implicit_iters, "solver": self.solver}
+        if self.max_backtracks:
+            out["max_backtracks"] = self.max_backtracks
+        return out
 
     def get_config(self):
         cfg = super().get_config()
@@ -236,5 +254,6 @@ class WGCN(Descriptor):
             implicit_iters=self.implicit_iters,
             solver=self.solver,
             trace_points=self.trace_points,
+            max_backtracks=self.max_backtracks,
         )
         return cfg
