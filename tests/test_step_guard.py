@@ -237,3 +237,21 @@ def test_wgcn_bad_max_backtracks_is_one_clear_error(bad):
         _wgcn(max_backtracks=bad)
     with pytest.raises(EbmZooError, match="sampler='hmc'"):
         _wgcn(max_backtracks=1, sampler="hmc")
+
+
+def test_served_sample_of_a_guarded_ggcn_equals_python(tmp_path):
+    """The guard (a tf.cond / tf.while_loop inside the flow) exports: served = Python while it fires."""
+    model = GGCN(**{**TINY, **FIRING})
+    model.build_all()
+    loaded = tf.saved_model.load(model.export(str(tmp_path / "m")))
+    served = loaded.signatures["sample"](
+        num_samples=tf.constant(3, tf.int32), seed=tf.constant(11, tf.int64), num_steps=tf.constant(-1)
+    )["images"].numpy()
+    python = model.sample(3, seed=11).numpy()
+    np.testing.assert_allclose(served, python, atol=1e-6)
+    from ebm_zoo import distribute
+    from ebm_zoo.utils.checks import seed_pair
+
+    pair = seed_pair(11)  # the served / Python chain: chain_start(pair), flow(split_seed(pair, 1))
+    fired = model.flow(model.chain_start(3, pair), distribute.split_seed(pair, 1)).guard.fires
+    assert float(tf.reduce_sum(fired)) > 0
