@@ -11,13 +11,22 @@ varied stroke fragments, not yet digits; FD-MNIST 284 (500 samples; blurred-trai
 The first full run with energy_lr 5e-4 and no score regulariser diverged at iteration 5,200 (energy
 gap 1e12 after a slow rise from ~3 at 3,000; stroke fragments at 4,600, kept as ckpt-4600). Hence
 energy_lr 2e-4 and score_reg 1e-3 (the guard mean(f(X)² + f(x̃)²)). The second full run (2026-12-02,
-2 vCPUs shared with another training, ≈ 0.31 s/iteration) failed the same way, earlier: the share
-of chains whose energy rises along the K = 10 refinement steps (`flow_rises`) was 0 up to
-iteration 4,600, 0.80 at 4,800 and 1.00 at 5,400, with the energy gap going 5 → 100 → 1,170; the
-samples went from stroke fragments (4,600) to one noisy collapsed shape (6,000). The refinement
-step δ = 0.5 with J = 2 implicit iterations stops descending once the energy sharpens, so this
-recipe is not yet a preset; a step guard (backtracking δ when the energy rises) or a smaller δ is
-the next thing to try.
+2 vCPUs shared with another training, ≈ 0.31 s/iteration) failed the same way, earlier: the
+fraction of the K = 10 refinement steps that raised the batch-mean energy (`flow_rises`, TensorBoard,
+200-iteration means) was 0 up to iteration 4,000, then 0.15 (4,200), 0.64 (4,400), 0.80 (4,600),
+0.95 (4,800), 1.00 (5,200), with the energy gap 14 → 70 → 102 → 319 → 1,173; the samples went
+from stroke fragments (4,600, speckled backgrounds) to one noisy collapsed shape (6,000). Once the
+energy sharpens, the deterministic part of a δ = 0.5 step (J = 2) overshoots and raises the energy.
+
+Hence `max_backtracks=3`: the flow's step guard (docs/ggcn.md, ebm_zoo.sampling.langevin) halves δ
+per chain, up to 3 times, while a step's drift would raise that chain's energy; logged as
+guard_fires / guard_backtracks / guard_rejects. On the failed run's ckpt-6000 it turns the
+refinement from +796 mean energy (all 256 chains end higher, flow_rises 0.73) into −153 (none
+higher, flow_rises 0); resuming that run from ckpt-4600 with it on for 400 iterations kept
+flow_rises at 0 and the gap at 47 → 121 (unguarded: 319 at 4,800, 891 at 5,000), but the guard
+fires on ~99 % of chain-steps with ~2.5 halvings and the gap still rises, so the recipe is still
+not a preset; a smaller δ (~0.1–0.15) with the guard kept on is the next thing to try. Figures,
+commands and load: docs/ggcn.md ("The flow's step guard").
 """
 
 import ml_collections
@@ -58,6 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
             implicit_iters=2,
             noise_scale=0.05,
             solver="split",
+            max_backtracks=3,  # the step guard (docs/ggcn.md): halve δ per chain up to 3× if it would rise
             gen_sigma=0.3,
             latent_steps=0,
             latent_step_size=0.1,

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.models.base import EnergyModel, scale_for_replicas
-from ebm_zoo.models.wgcn.wgcn_model import FlowTraceMetrics, check_flow_args
+from ebm_zoo.models.wgcn.wgcn_model import FlowTraceMetrics, check_flow_args, check_max_backtracks
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.sampling import (
@@ -66,6 +66,10 @@ class GGCN(EnergyModel):
       implicit_iters: J solver iterations per step.
       noise_scale: s.
       solver: "split" (reference term in closed form) or "fixed_point"; see module docstring.
+      max_backtracks: the flow's step guard (ebm_zoo.sampling.langevin), 0 = off (default); m >= 1
+        halves δ per chain, up to m times, while a refinement step's drift would raise that
+        chain's energy, in training and sampling. Logged as guard_fires / guard_backtracks /
+        guard_rejects. Only for sampler="langevin" (the implicit flow).
       gen_sigma: s_g in the generator loss ‖x̃ − G(h)‖²/(2s_g²) and the latent posterior.
       latent_steps: Langevin steps revising h on p(h | x̃) before the generator update
         (0 = off, the default) [reconstruction].
@@ -102,6 +106,7 @@ class GGCN(EnergyModel):
         implicit_iters: int = 2,
         noise_scale: float = 1.0,
         solver: str = "split",
+        max_backtracks: int = 0,
         gen_sigma: float = 0.3,
         latent_steps: int = 0,
         latent_step_size: float = 0.1,
@@ -123,6 +128,13 @@ class GGCN(EnergyModel):
         check_positive(energy_lr, "energy_lr")
         check_positive(gen_lr, "gen_lr")
         check_positive(score_reg, "score_reg", allow_zero=True)
+        self.max_backtracks = check_max_backtracks(max_backtracks)
+        if self.max_backtracks and sampler in METROPOLIS:
+            raise EbmZooError(
+                f"max_backtracks={max_backtracks!r} guards the implicit wGCN flow, which "
+                f"sampler={sampler!r} does not run (its Metropolis test already rejects bad steps); "
+                "use max_backtracks=0 or sampler='langevin'."
+            )
         if not isinstance(latent_steps, int) or latent_steps < 0:
             raise EbmZooError(f"`latent_steps` must be an int >= 0 (0 = off), got {latent_steps!r}.")
         self.latent_shape = [int(v) for v in latent_shape]
@@ -171,7 +183,9 @@ class GGCN(EnergyModel):
         if sampler in METROPOLIS:
             names += ["accept_rate", "sampler_energy"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
-        self._flow_metrics = FlowTraceMetrics(self.num_steps, self.trace_points)
+        self._flow_metrics = FlowTraceMetrics(
+            self.num_steps, self.trace_points, guard=self.max_backtracks > 0 and sampler not in METROPOLIS
+        )
 
     # ----------------------------------------------------------------------------------------
     # Energy and generator.
@@ -234,6 +248,8 @@ class GGCN(EnergyModel):
 
     def sampler_settings(self) -> dict:
         out = {**super().sampler_settings(), **self._flow_settings({}), "ref_sigma": self.ref_sigma}
+        if self.max_backtracks:
+            out["max_backtracks"] = self.max_backtracks
         out["sampler"] = self.sampler
         if self.sampler_options:
             out["sampler_options"] = dict(self.sampler_options)
@@ -270,6 +286,7 @@ class GGCN(EnergyModel):
             trace=trace,
             num_steps=steps,
             max_steps=max_steps,
+            max_backtracks=self.max_backtracks,
             **s,
         )
 
@@ -397,7 +414,7 @@ class GGCN(EnergyModel):
         for name, value in values.items():
             self._trackers[name].update_state(value)
         if flow.energy_trace is not None:
-            self._flow_metrics.update(flow.energy_trace)
+            self._flow_metrics.update(flow.energy_trace, getattr(flow, "guard", None))
         return {m.name: m.result() for m in self.metrics}
 
     # ----------------------------------------------------------------------------------------
@@ -420,6 +437,7 @@ class GGCN(EnergyModel):
             "implicit_iters": self.implicit_iters,
             "noise_scale": self.noise_scale,
             "solver": self.solver,
+            "max_backtracks": self.max_backtracks,
             "gen_sigma": self.gen_sigma,
             "latent_steps": self.latent_steps,
             "latent_step_size": self.latent_step_size,

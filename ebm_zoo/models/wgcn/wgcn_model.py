@@ -30,7 +30,7 @@ import tensorflow as tf
 from ebm_zoo.models.descriptor.descriptor_model import Descriptor
 from ebm_zoo.sampling import METROPOLIS
 from ebm_zoo.sampling.langevin import SOLVERS, wgcn_flow
-from ebm_zoo.utils.checks import EbmZooError, check_choice, check_positive
+from ebm_zoo.utils.checks import EbmZooError, check_choice, check_count, check_positive
 
 
 def check_solver_args(implicit_iters, solver) -> None:
@@ -58,15 +58,30 @@ def check_flow_args(num_steps, step_size, implicit_iters, noise_scale, solver) -
     check_positive(noise_scale, "noise_scale", allow_zero=True)
 
 
+def check_max_backtracks(max_backtracks) -> int:
+    """The step guard's m (ebm_zoo.sampling.langevin): an int in [0, 20], 0 = off."""
+    try:
+        return check_count(max_backtracks, "max_backtracks", minimum=0, maximum=20)
+    except EbmZooError as e:
+        raise EbmZooError(
+            f"{e} It is the flow's step guard: 0 = off, m >= 1 halves δ per chain up to m times "
+            "while a step's drift would raise that chain's energy (e.g. max_backtracks=3)."
+        ) from None
+
+
 class FlowTraceMetrics:
     """Mean trackers for the energy of the particles along the flow (energy dissipation).
 
     `flow_e{t:02d}` is the mean energy after t of K steps, at `points` evenly spaced t (t = 0 is
     the start, t = K the end); `flow_rises` is the fraction of the K steps that *raised* the mean
     energy (0 for a monotone dissipation; with noise on a few rises are expected).
+    With `guard=True` (the step guard is on): `guard_fires` is the fraction of chain-steps whose
+    drift at the full δ would have raised the chain's energy, `guard_backtracks` the mean number
+    of δ halvings per chain-step, `guard_rejects` the fraction of chain-steps whose drift was
+    dropped after m halvings.
     """
 
-    def __init__(self, num_steps: int, points: int):
+    def __init__(self, num_steps: int, points: int, guard: bool = False):
         self.num_steps = int(num_steps)
         if points <= 0 or num_steps == 0:
             self.steps: list[int] = []
@@ -76,18 +91,27 @@ class FlowTraceMetrics:
             self.steps = sorted(set(grid))
         self.trackers = {t: keras.metrics.Mean(name=f"flow_e{t:02d}") for t in self.steps}
         self.rises = keras.metrics.Mean(name="flow_rises") if num_steps > 0 else None
+        names = ("guard_fires", "guard_backtracks", "guard_rejects")
+        self.guard = {n: keras.metrics.Mean(name=n) for n in names} if guard and num_steps > 0 else {}
 
     @property
     def metrics(self) -> list:
-        return list(self.trackers.values()) + ([self.rises] if self.rises is not None else [])
+        rises = [self.rises] if self.rises is not None else []
+        return list(self.trackers.values()) + rises + list(self.guard.values())
 
-    def update(self, energy_trace: tf.Tensor) -> None:
-        """energy_trace: [K + 1] mean energy before the first and after every step."""
+    def update(self, energy_trace: tf.Tensor, guard_stats=None) -> None:
+        """energy_trace: [K + 1] mean energy before the first and after every step;
+        guard_stats: the flow's GuardStats (per-chain counts over the K steps) when guarded."""
         for t, tracker in self.trackers.items():
             tracker.update_state(energy_trace[t])
         if self.rises is not None:
             rose = tf.cast(energy_trace[1:] > energy_trace[:-1], tf.float32)
             self.rises.update_state(tf.reduce_mean(rose))
+        if self.guard and guard_stats is not None:
+            per_step = 1.0 / self.num_steps
+            self.guard["guard_fires"].update_state(tf.reduce_mean(guard_stats.fires) * per_step)
+            self.guard["guard_backtracks"].update_state(tf.reduce_mean(guard_stats.backtracks) * per_step)
+            self.guard["guard_rejects"].update_state(tf.reduce_mean(guard_stats.rejects) * per_step)
 
 
 @keras.saving.register_keras_serializable(package="ebm_zoo")
@@ -105,6 +129,10 @@ class WGCN(Descriptor):
       solver: "split" (default; reference term in closed form) or "fixed_point" (J = 1 is then
         exactly the Descriptor's Langevin step).
       trace_points: how many points of the per-step mean energy become metrics `flow_eXX`.
+      max_backtracks: the flow's step guard (ebm_zoo.sampling.langevin), 0 = off (default);
+        m >= 1 halves δ per chain, up to m times, while a step's drift would raise that chain's
+        energy. Logged as guard_fires / guard_backtracks / guard_rejects. Only for
+        sampler="langevin" (the implicit flow).
     """
 
     family = "wgcn"
@@ -119,6 +147,7 @@ class WGCN(Descriptor):
         implicit_iters: int = 3,
         solver: str = "split",
         trace_points: int = 5,
+        max_backtracks: int = 0,
         **kwargs,
     ):
         if tau is not None:
@@ -138,7 +167,16 @@ class WGCN(Descriptor):
         self.implicit_iters = int(implicit_iters)
         self.solver = solver
         self.trace_points = int(trace_points)
-        self._flow_metrics = FlowTraceMetrics(self.num_steps, self.trace_points)
+        self.max_backtracks = check_max_backtracks(max_backtracks)
+        if self.max_backtracks and self.sampler in METROPOLIS:
+            raise EbmZooError(
+                f"max_backtracks={max_backtracks!r} guards the implicit wGCN flow, which "
+                f"sampler={self.sampler!r} does not run (its Metropolis test already rejects bad "
+                "steps); use max_backtracks=0 or sampler='langevin'."
+            )
+        self._flow_metrics = FlowTraceMetrics(
+            self.num_steps, self.trace_points, guard=self.max_backtracks > 0
+        )
 
     @property
     def tau(self) -> float:
@@ -166,7 +204,7 @@ class WGCN(Descriptor):
             )
             sink = getattr(self._trace_sinks, "traces", None)
             if sink is not None:
-                sink.append(res.energy_trace)
+                sink.append((res.energy_trace, None))
             return res if trace else res._replace(energy_trace=None)
         res = wgcn_flow(
             self.net,
@@ -182,10 +220,11 @@ class WGCN(Descriptor):
             clip=self._clip(),
             mask=mask,
             trace=True,
+            max_backtracks=self.max_backtracks,
         )
         sink = getattr(self._trace_sinks, "traces", None)
         if sink is not None:
-            sink.append(res.energy_trace)
+            sink.append((res.energy_trace, res.guard))
         return res if trace else res._replace(energy_trace=None)
 
     @property
@@ -197,14 +236,17 @@ class WGCN(Descriptor):
         self._trace_sinks.traces = []
         try:
             logs = super().train_step(data)
-            (energy_trace,) = self._trace_sinks.traces
+            ((energy_trace, guard),) = self._trace_sinks.traces
         finally:
             self._trace_sinks.traces = None
-        self._flow_metrics.update(energy_trace)
+        self._flow_metrics.update(energy_trace, guard)
         return {**logs, **{m.name: m.result() for m in self._flow_metrics.metrics}}
 
     def sampler_settings(self) -> dict:
-        return {**super().sampler_settings(), "implicit_iters": self.implicit_iters, "solver": self.solver}
+        out = {**super().sampler_settings(), "implicit_iters": self.implicit_iters, "solver": self.solver}
+        if self.max_backtracks:
+            out["max_backtracks"] = self.max_backtracks
+        return out
 
     def get_config(self):
         cfg = super().get_config()
@@ -212,5 +254,6 @@ class WGCN(Descriptor):
             implicit_iters=self.implicit_iters,
             solver=self.solver,
             trace_points=self.trace_points,
+            max_backtracks=self.max_backtracks,
         )
         return cfg
