@@ -102,3 +102,21 @@ def test_ais_tool_bad_value_is_one_line(args, line, tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [line]
     assert os.listdir(tmp_path) == []  # nothing written
+
+
+@pytest.mark.parametrize(
+    "arg, line",
+    [
+        ("--sampler=nuts", "error: flag --sampler=nuts: value should be one of <mala|hmc> (see --help)"),
+        (
+            "--num_chains=x",
+            "error: flag --num_chains=x: invalid literal for int() with base 10: 'x' (see --help)",
+        ),
+    ],
+)
+def test_ais_tool_bad_flag_is_one_line(arg, line, tmp_path):
+    proc = _run("--preset=short_run_digits", arg, cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [line]
+    assert os.listdir(tmp_path) == []
