@@ -156,3 +156,33 @@ def test_model_bits_per_dim_of_a_descriptor_that_is_its_gaussian_reference():
     log_p = -(np.sum(y**2, axis=1) / (2 * 20.0**2) - b) - log_z
     expected = np.mean(-(log_p + d * math.log(1 / 256)) / (d * math.log(2)))
     assert out["bits_per_dim"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [0.25, "model"])
+def test_model_bits_per_dim_at_a_temperature(temperature):
+    """exp(−E/T) of the constant-net descriptor is the Gaussian reference at T: with
+    E = ‖y‖²/(2σ²) − b, y = 255x − 127.5, log Z_T = b/T + (D/2)·log(2πσ²T) − D·log 255."""
+    from ebm_zoo.models.descriptor import Descriptor
+    from ebm_zoo.sampling.ais import model_bits_per_dim, model_reference, model_temperature
+
+    m = Descriptor(
+        image_size=4, channels=1, mode="object", layers=[[2, 3, 1]], ref_sigma=20.0, noise_scale=0.3
+    )
+    m.build()
+    m.net.set_weights([np.zeros_like(w) for w in m.net.get_weights()])
+    b = 0.7
+    m.net.head.bias.assign([b])
+    t = model_temperature(m, temperature)
+    assert t == pytest.approx(0.25 if temperature == 0.25 else 0.09)
+    assert model_reference(m, t).sigma == pytest.approx(20.0 * math.sqrt(t) / 255)
+    d = 16
+    log_z = b / t + 0.5 * d * math.log(2 * math.pi * 20.0**2 * t) - d * math.log(255.0)
+    x = np.random.default_rng(1).uniform(0.4, 0.6, size=[3, 4, 4, 1]).astype(np.float32)
+    out = model_bits_per_dim(m, x, num_chains=8, num_temps=5, sampler="mala", temperature=temperature)
+    assert out["log_z"] == pytest.approx(log_z, abs=1e-3) and out["temperature"] == pytest.approx(t)
+    e = (np.sum((255.0 * x.reshape(3, -1) - 127.5) ** 2, axis=1) / (2 * 20.0**2) - b) / t
+    assert out["energy_mean"] == pytest.approx(float(e.mean()), rel=1e-5)
+    expected = (e.mean() + log_z - d * math.log(1 / 256)) / (d * math.log(2))
+    assert out["bits_per_dim"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(EbmZooError, match="temperature"):
+        model_temperature(m, "hot")

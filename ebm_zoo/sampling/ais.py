@@ -208,19 +208,34 @@ def bits_per_dim(energies, log_z: float, num_dims: int, bin_width: float = 1.0 /
     return (e + log_z - num_dims * math.log(bin_width)) / (num_dims * math.log(2.0))
 
 
-def model_reference(model) -> GaussianReference | UniformReference:
-    """The tractable reference of a model in [0, 1] image space.
+def model_temperature(model, temperature: float | str = 1.0) -> float:
+    """The temperature T of the target exp(−E/T): a number > 0, or "model" = the model's own
+    Langevin temperature s² (s = its `noise_scale`; 1 when it has none or s = 0)."""
+    if temperature == "model":
+        noise = float(getattr(model, "noise_scale", 1.0) or 1.0)
+        return noise**2
+    if isinstance(temperature, str) or not float(temperature) > 0 or not math.isfinite(float(temperature)):
+        raise EbmZooError(f"`temperature` must be a number > 0 or 'model', got {temperature!r}.")
+    return float(temperature)
+
+
+def model_reference(model, temperature: float = 1.0) -> GaussianReference | UniformReference:
+    """The tractable reference of a model in [0, 1] image space, for the target exp(−E/T).
 
     Descriptor-family models with a Gaussian reference term ‖x‖²/(2σ²) in their internal scale
-    (`ref_sigma` set and the energy not the bare −f of short-run models) get that Gaussian,
-    N(−low/width, (σ/width)²) per pixel in [0, 1] space; every other model the uniform density on
-    [0, 1]^D (their exp(−E) is then taken on the box, as the samplers of tools/diagnose.py do).
+    (`ref_sigma` set and the energy not the bare −f of short-run models) get that Gaussian at
+    temperature T, N(−low/width, T·(σ/width)²) per pixel in [0, 1] space (its support is all of
+    R^D, not the pixel box); every other model the uniform density on [0, 1]^D (their exp(−E/T)
+    is then taken on the box, as the samplers of tools/diagnose.py do).
     """
+    check_positive(temperature, "temperature")
     shape = list(model.image_shape)
     lo, hi = getattr(model, "internal_range", (0.0, 1.0))
     sigma = getattr(model, "ref_sigma", None)
     if sigma and getattr(model, "family", "") in ("descriptor", "wgcn", "ggcn"):
-        return GaussianReference(shape, mean=-lo / (hi - lo), sigma=float(sigma) / (hi - lo))
+        return GaussianReference(
+            shape, mean=-lo / (hi - lo), sigma=float(sigma) * math.sqrt(temperature) / (hi - lo)
+        )
     return UniformReference(shape, 0.0, 1.0)
 
 
@@ -234,24 +249,31 @@ def model_bits_per_dim(
     step_size: float | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    temperature: float | str = 1.0,
+    reference: GaussianReference | UniformReference | None = None,
     **sampler_settings,
 ) -> dict:
     """Test-set bits/dim of a model from AIS, through its public API (`model.energy` on [0, 1]).
 
-    log Z of exp(−E) in [0, 1] space from `model_reference(model)` by `ais_log_z`, then
+    log Z of exp(−E/T) in [0, 1] space (T = `temperature`, see `model_temperature`) from
+    `reference` (default `model_reference(model, T)`; pass `UniformReference` to take the density
+    on the pixel box instead of a descriptor's unbounded Gaussian one) by `ais_log_z`, then
     `bits_per_dim` of `test_images` [N, H, W, C] in [0, 1] with bins of 1/256. Returns a dict
-    with log_z, its standard error, the weights' ESS, acceptance, mean bits/dim and the bits/dim
-    uncertainty from log Z alone (se / (D ln 2)). step_size defaults to half the reference's
-    per-pixel sd (Gaussian) or 0.05 (uniform), in [0, 1] units.
+    with log_z, its standard error, the weights' ESS, acceptance, the mean E/T of the test
+    images (`energy_mean`), mean bits/dim = bits_per_dim(energy_mean, log_z, D) and the
+    bits/dim uncertainty from log Z alone (se / (D ln 2)). AIS underestimates log Z on average
+    (Jensen), so an unconverged run gives too low a bits/dim. step_size defaults to half the
+    reference's per-pixel sd (Gaussian) or 0.05 (uniform), in [0, 1] units.
     """
     from ebm_zoo.utils.checks import check_seed, seed_pair
 
     seed = check_seed(seed) or 0
-    reference = model_reference(model)
+    temperature = model_temperature(model, temperature)
+    reference = model_reference(model, temperature) if reference is None else reference
     if step_size is None:
         step_size = 0.5 * reference.sigma if isinstance(reference, GaussianReference) else 0.05
     res = ais_log_z(
-        lambda x: model.energy(x),
+        lambda x: model.energy(x) / temperature,
         reference,
         num_chains=num_chains,
         num_temps=num_temps,
@@ -261,20 +283,31 @@ def model_bits_per_dim(
         **sampler_settings,
     )
     x = np.asarray(test_images, np.float32)
-    energies = np.concatenate(
-        [model.energy(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-    )
+    energies = model_energies(model, x, batch_size) / temperature
     d = int(np.prod(x.shape[1:]))
     bpd = bits_per_dim(energies, res.log_z, d)
     return {
         "reference": type(reference).__name__,
+        "temperature": temperature,
         "log_z": res.log_z,
         "log_z_se": res.log_z_se,
         "weights_ess": res.weights_ess,
+        "log_weights_sd": float(np.std(res.log_weights)),
         "num_chains": num_chains,
         "num_temps": len(res.betas) - 1,
         "accept_rate": res.accept_rate,
         "num_test_images": len(x),
+        "num_dims": d,
+        "energy_mean": float(np.mean(energies)),
         "bits_per_dim": float(bpd.mean()),
         "bits_per_dim_se_from_log_z": res.log_z_se / (d * math.log(2.0)),
     }
+
+
+def model_energies(model, images, batch_size: int = 256) -> np.ndarray:
+    """E(x) [N] (float64) of images [N, H, W, C] in [0, 1], `batch_size` at a time."""
+    x = np.asarray(images, np.float32)
+    batch_size = check_count(batch_size, "batch_size")
+    return np.concatenate(
+        [np.asarray(model.energy(x[i : i + batch_size]), np.float64) for i in range(0, len(x), batch_size)]
+    )
