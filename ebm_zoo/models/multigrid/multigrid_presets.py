@@ -16,8 +16,10 @@ PRESETS = {
         "image_size": 64,
     },
     "multigrid_mnist": {
-        "description": "Multi-grid EBM (Gao et al. 2018), full MNIST 28x28, grids 1/7/28 (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "description": "Multi-grid EBM (Gao et al. 2018), full MNIST 28x28, grids 1/7/28, 4,000 iterations",
         "config": "multigrid_mnist",
+        "weights": "package",
+        "sha256": "19839c7bbbe7f31016b24742170ce84646dbbd1d89455d8e0e6b7253322b27ad",
         "dataset": "mnist_local",
         "image_size": 28,
     },
