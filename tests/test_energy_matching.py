@@ -283,9 +283,11 @@ def test_sample_energy_inpaint_use_the_ema_weights():
 def test_phases_train_and_the_warmup_ignores_cd():
     x01 = np.random.default_rng(7).uniform(size=(8, 8, 8, 1)).astype(np.float32)
     logs = {}
+    # The static phases and the learning-rate check run eagerly (seconds instead of one trace
+    # each); the in-graph switch below, and every other training test, run in graph mode.
     for phase in ("warmup", "main"):
         m = tiny(phase=phase)
-        m.compile()
+        m.compile(run_eagerly=True)
         h = m.fit(x01, batch_size=8, epochs=1, verbose=0, shuffle=False)
         logs[phase] = {k: v[-1] for k, v in h.history.items()}
         assert m.optimizer.iterations.numpy() == 1
@@ -299,7 +301,7 @@ def test_phases_train_and_the_warmup_ignores_cd():
         assert m.optimizer.iterations.numpy() == 2 and (h.history["loss_cd"][-1] != 0.0) == has_cd
     # The warm-up learning rate starts at 0 (official LambdaLR): the first step changes nothing.
     m = tiny()
-    m.compile()
+    m.compile(run_eagerly=True)
     before = m.net.get_weights()
     m.fit(x01, batch_size=8, epochs=1, verbose=0)
     for a, b in zip(before, m.net.get_weights()):
@@ -407,7 +409,10 @@ def test_faithful_configs_carry_the_official_flags_and_train_at_tiny_size(name):
         # (the U-Net's zero output conv), so the second step's CD term is non-zero.
         tiny_cfg.update(image_size=8, net_config=TINY_NETS[m.net], phase=phase, n_gibbs=3, warmup_steps=0)
         model = build_model(config_lib.ml_collections.ConfigDict(tiny_cfg))
-        model.compile()
+        # The U-Net+ViT's double back-propagation graph has ~8·10⁴ ops: tracing and optimising it
+        # takes minutes, running its two tiny steps eagerly a few seconds. The same train_step
+        # runs in graph mode on the conv_mlp configs below and in every other test of this file.
+        model.compile(run_eagerly=m.net == "unet_vit")
         x01 = np.random.default_rng(0).random([8, 8, 8, m.channels]).astype(np.float32)
         hist = model.fit(x01, batch_size=4, epochs=1, verbose=0, shuffle=False)
         assert np.isfinite(hist.history["loss"][-1]) and model.optimizer.iterations.numpy() == 2

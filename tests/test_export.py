@@ -270,17 +270,22 @@ def _shipped_presets():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _shipped_presets())
 def test_served_sample_and_inpaint_equal_python_for_every_preset(name, tmp_path):
-    """For K in {0, 1, default, 2×default} the SavedModel's `sample` equals
-    `model.sample(n, seed, num_steps=K)` bit for bit (and -1 equals `model.sample(n, seed)`);
+    """For K in {0, 1, 2} the SavedModel's `sample` equals `model.sample(n, seed, num_steps=K)`
+    bit for bit, and -1 (the default K) equals `model.sample(n, seed)` (the same in-graph loop
+    with a tensor K, so larger K add time, not coverage);
     `inpaint` equals `model.inpaint`. Both sides run the model's one `_sample` / `_inpaint` on
     the same tensors, so no tolerance is needed."""
     import ebm_zoo
 
     model = ebm_zoo.load(name)
-    loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / name))
-    default = model.default_num_steps
+    # A preset trained with batch-statistics BatchNorm (the multi-grid paper's nets) exports only
+    # on request; served = Python still holds for the same request.
+    batch_dependent = getattr(model, "norm", None) == "batch"
+    loaded = tf.saved_model.load(
+        export_savedmodel(model, tmp_path / name, allow_batch_dependent=batch_dependent)
+    )
     seed = 2**33 + 7  # both halves of the seed pair are used
-    for k in (0, 1, default, 2 * default):
+    for k in (0, 1, 2):
         served = _sample(loaded, 2, seed, k)
         np.testing.assert_array_equal(
             served, model.sample(2, seed=seed, num_steps=k).numpy(), err_msg=f"K={k}"
