@@ -55,3 +55,48 @@ def test_replay_buffer_training_matches_on_two_replicas():
     assert_weights_close(one, two, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(one.chains.states.numpy(), two.chains.states.numpy(), rtol=1e-4, atol=1e-4)
     assert one.chains.filled.numpy().sum() > 0
+
+
+def test_preset_export_drops_the_replay_buffer_and_keeps_every_other_weight(tmp_path, monkeypatch):
+    """The buffer is training-only state: the exported preset has capacity 0, the same energy and
+    the same samples from noise, and a weights file smaller by about the buffer's bytes."""
+    from pathlib import Path
+
+    import ebm_zoo
+    from ebm_zoo import presets, training
+
+    monkeypatch.setenv("EBM_ZOO_HOME", str(tmp_path / "home"))
+    cfg = _cfg()
+    cfg.model.update(replay_capacity=512)
+    cfg.data.update(image_size=8, batch_size=8)
+    cfg.train.update(steps=2, log_every=1, checkpoint_every=2, num_samples=4)
+    workdir = tmp_path / "run"
+    training.train(cfg, str(workdir), verbose=0)
+    run_model = presets.load_workdir(workdir)
+    assert run_model.replay_capacity == 512 and run_model.chains.filled.numpy().sum() > 0
+
+    slim = run_model.without_training_state()
+    assert slim is not run_model and slim.replay_capacity == 0 and slim.chains is None
+    assert run_model.without_training_state().replay_capacity == 0  # the run model is untouched
+    assert run_model.replay_capacity == 512
+
+    path = presets.export_workdir(workdir, "sr_tiny")
+    model = ebm_zoo.load(str(path))
+    assert model.replay_capacity == 0 and model.chains is None
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.energy(x), run_model.energy(x), rtol=1e-6)
+    np.testing.assert_allclose(model.sample(4, seed=3), run_model.sample(4, seed=3), rtol=1e-5, atol=1e-6)
+    buffer_bytes = 512 * 8 * 8 * 1 * 4
+    full = Path(tmp_path / "full.weights.h5")
+    run_model.save_weights(str(full))
+    shipped = Path(path) / "model.weights.h5"
+    assert full.stat().st_size - shipped.stat().st_size > 0.9 * buffer_bytes
+    assert not any("replay" in v.path for v in model.variables)
+
+
+def test_without_training_state_is_identity_without_a_buffer():
+    cfg = _cfg()
+    cfg.model.update(replay_capacity=0)
+    m = build_model(cfg.model)
+    m.build_all()
+    assert m.without_training_state() is m

@@ -287,6 +287,39 @@ class EnergyModel(keras.Model):
         return tf.where(m > 0.5, filled, x01)
 
     # ----------------------------------------------------------------------------------------
+    # Presets.
+    def without_training_state(self) -> "EnergyModel":
+        """The model a preset ships: `self`, or a copy without state that only training reads.
+
+        A family whose variables include training-only state (e.g. ShortRun's replay buffer of
+        thousands of images, which sampling from noise never reads) returns a copy built with
+        that state switched off and every other variable copied (see `_copy_variables_into`).
+        """
+        return self
+
+    def _copy_variables_into(self, other: "EnergyModel") -> "EnergyModel":
+        """Copies into every variable of `other` the variable of `self` with the same path (below
+        the model name).
+
+        Raises EbmZooError when a variable of `other` has no counterpart of the same shape (the
+        two configs differ in more than the training-only state)."""
+        def key(v):  # the path below the model's own (uniquified) name
+            return v.path.split("/", 1)[-1]
+
+        mine = {key(v): v for v in self.variables}
+        for v in other.variables:
+            src = mine.get(key(v))
+            if src is None or tuple(src.shape) != tuple(v.shape):
+                raise EbmZooError(
+                    f"{type(self).__name__}.without_training_state: variable {v.path!r} "
+                    f"{tuple(v.shape)} has no counterpart in the trained model "
+                    f"({'missing' if src is None else tuple(src.shape)}); the copy's config "
+                    "differs in more than training-only state."
+                )
+            v.assign(src)
+        return other
+
+    # ----------------------------------------------------------------------------------------
     # Serving: the functions export.py wraps (it knows no family).
     def serving_functions(self) -> dict:
         """{signature name: (python function, input_signature)} of the SavedModel (ebm_zoo.export)."""

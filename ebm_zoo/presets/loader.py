@@ -324,7 +324,7 @@ def export_workdir(
     files.check_output_dir(out_dir, "preset directory", must_be_new=True, overwrite=overwrite)
     name = preset or Path(out_dir).name
     info = PRESETS.get(name)
-    model = files.load_workdir(workdir)
+    model = files.load_workdir(workdir).without_training_state()  # e.g. no replay buffer
     if info is not None and info.family != model.family:
         raise EbmZooError(
             f"Preset {name!r} is a {info.family!r} model but {workdir} trained a {model.family!r} model; "

@@ -73,6 +73,17 @@ class ShortRun(Descriptor):
         del out["reconstruct"], out["sample_from_noise"]
         return out
 
+    def without_training_state(self) -> "ShortRun":
+        """Without the replay buffer: sampling starts from noise and never reads it, and it
+        would make up nearly all of a preset's weights (10,000 MNIST images = 31 MB)."""
+        if not self.replay_capacity:
+            return self
+        from ebm_zoo.presets import files
+
+        cfg = keras.saving.serialize_keras_object(self)
+        cfg["config"] = {**cfg["config"], "replay_capacity": 0}
+        return self._copy_variables_into(files.model_from_config(cfg, "ShortRun without its replay buffer"))
+
     def get_config(self):
         cfg = super().get_config()
         for fixed in ("chain_init", "learning"):
