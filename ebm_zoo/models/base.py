@@ -288,7 +288,7 @@ class EnergyModel(keras.Model):
 
     # ----------------------------------------------------------------------------------------
     # Presets.
-    def without_training_state(self) -> "EnergyModel":
+    def without_training_state(self) -> EnergyModel:
         """The model a preset ships: `self`, or a copy without state that only training reads.
 
         A family whose variables include training-only state (e.g. ShortRun's replay buffer of
@@ -297,12 +297,13 @@ class EnergyModel(keras.Model):
         """
         return self
 
-    def _copy_variables_into(self, other: "EnergyModel") -> "EnergyModel":
+    def _copy_variables_into(self, other: EnergyModel) -> EnergyModel:
         """Copies into every variable of `other` the variable of `self` with the same path (below
         the model name).
 
         Raises EbmZooError when a variable of `other` has no counterpart of the same shape (the
         two configs differ in more than the training-only state)."""
+
         def key(v):  # the path below the model's own (uniquified) name
             return v.path.split("/", 1)[-1]
 

@@ -73,7 +73,7 @@ class ShortRun(Descriptor):
         del out["reconstruct"], out["sample_from_noise"]
         return out
 
-    def without_training_state(self) -> "ShortRun":
+    def without_training_state(self) -> ShortRun:
         """Without the replay buffer: sampling starts from noise and never reads it, and it
         would make up nearly all of a preset's weights (10,000 MNIST images = 31 MB)."""
         if not self.replay_capacity:
