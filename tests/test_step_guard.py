@@ -199,6 +199,21 @@ def test_guard_with_a_metropolis_sampler_is_refused():
         GGCN(**{**TINY, "sampler": "mala", "max_backtracks": 2})
 
 
+@pytest.mark.parametrize("family", ["ggcn", "wgcn"])
+def test_a_metropolis_override_on_a_guarded_model_says_it_runs_without_the_guard(family):
+    import warnings
+
+    m = GGCN(**{**TINY, "max_backtracks": 2}) if family == "ggcn" else _wgcn(max_backtracks=2)
+    with pytest.warns(UserWarning, match=r"max_backtracks=2.*sampler='mala'.*no step is halved"):
+        out = m.sample(2, seed=1, num_steps=2, sampler="mala")
+    assert np.isfinite(np.asarray(out)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the guarded flow itself, and an unguarded model: silent
+        m.sample(2, seed=1, num_steps=2)
+        plain = GGCN(**TINY) if family == "ggcn" else _wgcn()
+        plain.sample(2, seed=1, num_steps=2, sampler="mala")
+
+
 def test_langevin_rejects_a_bad_max_backtracks():
     with pytest.raises(ValueError, match="max_backtracks"):
         _explicit(_x0(), -1)

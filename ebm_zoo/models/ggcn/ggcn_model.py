@@ -25,7 +25,12 @@ import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.models.base import EnergyModel, scale_for_replicas
-from ebm_zoo.models.wgcn.wgcn_model import FlowTraceMetrics, check_flow_args, check_max_backtracks
+from ebm_zoo.models.wgcn.wgcn_model import (
+    FlowTraceMetrics,
+    check_flow_args,
+    check_max_backtracks,
+    warn_guard_replaced,
+)
 from ebm_zoo.nets.convnets import EnergyConvNet
 from ebm_zoo.nets.generators import build_generator, check_latent_shape
 from ebm_zoo.sampling import (
@@ -264,6 +269,7 @@ class GGCN(EnergyModel):
         name = overrides.pop("sampler", None) or self.sampler
         options = overrides.pop("sampler_options", None)
         s = self._flow_settings(overrides)
+        warn_guard_replaced(self.max_backtracks, name)
         if name in METROPOLIS:
             return run_family_chain(
                 name,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 
 import keras
 import tensorflow as tf
@@ -56,6 +57,19 @@ def check_flow_args(num_steps, step_size, implicit_iters, noise_scale, solver) -
     check_step_size(step_size)
     check_solver_args(implicit_iters, solver)
     check_positive(noise_scale, "noise_scale", allow_zero=True)
+
+
+def warn_guard_replaced(max_backtracks: int, sampler: str) -> None:
+    """Says (once per trace) that a Metropolis sampler override runs without the flow's guard."""
+    if max_backtracks and sampler in METROPOLIS:
+        warnings.warn(
+            f"This model's flow has a step guard (max_backtracks={max_backtracks}), but "
+            f"sampler={sampler!r} runs the {sampler.upper()} chain instead: no step is halved; its "
+            "Metropolis accept/reject is what rejects energy-raising moves. Leave out `sampler` "
+            "to sample with the guarded flow.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def check_max_backtracks(max_backtracks) -> int:
@@ -198,6 +212,7 @@ class WGCN(Descriptor):
         MALA/HMC chain on its target for sampler "mala"/"hmc"; num_steps an int or an int32
         tensor with a static `max_steps`."""
         steps = self.num_steps if num_steps is None else num_steps
+        warn_guard_replaced(self.max_backtracks, sampler or self.sampler)
         if (sampler or self.sampler) in METROPOLIS:
             res = super().run_langevin(
                 x0, seed, steps, True, noise_scale, mask, max_steps, sampler, sampler_options
