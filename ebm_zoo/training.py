@@ -346,18 +346,20 @@ class Run:
         was recorded, or a file lost) gives the totals of this invocation only, marked
         `complete: false`."""
         path = os.path.join(self.workdir, self.TIMING_FILE)
-        zero = {"train_wall_seconds": 0.0, "train_cpu_seconds": 0.0, "invocations": 0}
+        zero = {"train_wall_seconds": 0.0, "train_cpu_seconds": 0.0, "invocations": 0, "history": []}
         if self.start_step == 0:
             return {**zero, "complete": True}
         try:
             with open(path, encoding="utf-8") as f:
                 before = json.load(f)
             if int(before["step"]) == self.start_step:
+                history = [h for h in before.get("history", []) if int(h["step"]) <= self.start_step]
                 return {
                     "train_wall_seconds": float(before["train_wall_seconds"]),
                     "train_cpu_seconds": float(before["train_cpu_seconds"]),
                     "invocations": int(before.get("invocations", 1)),
                     "complete": bool(before.get("complete", True)),
+                    "history": history,
                 }
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -366,17 +368,23 @@ class Run:
     def timing(self, step: int) -> dict:
         """Totals of the training loop up to `step`: wall-clock (time.perf_counter) and process
         CPU seconds (time.process_time: every thread of this process, all cores counted), this
-        invocation's added to those recorded at the checkpoint it resumed from."""
+        invocation's added to those recorded at the checkpoint it resumed from.
+
+        `history` lists the totals at every checkpoint written so far (this one included), so a
+        checkpoint can be evaluated at a known training budget (tools/eval.py --checkpoint)."""
         wall = time.perf_counter() - self._clock[0]
         cpu = time.process_time() - self._clock[1]
         b = self._timing_before
+        wall_total = round(b["train_wall_seconds"] + wall, 2)
+        cpu_total = round(b["train_cpu_seconds"] + cpu, 2)
+        here = {"step": int(step), "train_wall_seconds": wall_total, "train_cpu_seconds": cpu_total}
+        history = [h for h in b.get("history", []) if int(h["step"]) < int(step)] + [here]
         return {
-            "step": int(step),
-            "train_wall_seconds": round(b["train_wall_seconds"] + wall, 2),
-            "train_cpu_seconds": round(b["train_cpu_seconds"] + cpu, 2),
+            **here,
             "invocations": b["invocations"] + 1,
             "complete": b["complete"],
             "cpu_count": os.cpu_count(),
+            "history": history,
         }
 
     def write_timing(self, step: int) -> dict:

@@ -217,6 +217,10 @@ def test_resumed_training_sums_the_time_of_every_invocation(workdir, tmp_path):
     assert after["step"] == 4 and after["invocations"] == 2 and after["complete"] is True
     assert after["train_wall_seconds"] > before["train_wall_seconds"]
     assert after["train_cpu_seconds"] > before["train_cpu_seconds"]
+    # The totals at every checkpoint: the first invocation's kept as they were, then step 4.
+    assert [h["step"] for h in after["history"]] == [2, 4]
+    assert after["history"][0] == before["history"][-1]
+    assert after["history"][1]["train_cpu_seconds"] == after["train_cpu_seconds"]
     # A timing record of another step (e.g. lost with a checkpoint) is not summed blindly.
     (run / "timing.json").write_text(json.dumps({**after, "step": 3}))
     cfg.train.steps = 6
@@ -277,3 +281,83 @@ def test_export_finds_the_launcher_layout_and_refuses_stale_reports(workdir, tmp
     (run / "timing.json").unlink()
     old = files.training_time(run)
     assert old["cpu_seconds"] is None and old["complete"] is False and old["wall_seconds"] > 0
+
+
+def test_a_checkpoint_loads_as_the_run_was_at_that_step(workdir, tmp_path):
+    """files.load_checkpoint: the last checkpoint gives the finished model's energies, an earlier
+    one (of a resumed copy) differs, and the report carries the budget spent up to it."""
+    import shutil
+
+    from ebm_zoo import training
+
+    run = tmp_path / "longer"
+    shutil.copytree(workdir, run)
+    cfg = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
+    cfg.train.steps = 4
+    training.train(cfg, str(run), verbose=0)
+    assert files.checkpoint_steps(run) == [2, 4]
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype(np.float32)
+    final = files.load_workdir(run)
+    at4, at2 = files.load_checkpoint(run, 4), files.load_checkpoint(run, 2)
+    np.testing.assert_allclose(at4.energy(x), final.energy(x), rtol=1e-6)
+    np.testing.assert_allclose(at2.energy(x), files.load_workdir(workdir).energy(x), rtol=1e-6)
+    assert np.abs(np.asarray(at2.energy(x)) - np.asarray(at4.energy(x))).max() > 1e-6
+    timing = json.loads((run / "timing.json").read_text())
+    assert at2.preset_metadata["checkpoint"] == {
+        "step": 2,
+        **{k: timing["history"][0][k] for k in ("train_wall_seconds", "train_cpu_seconds")},
+    }
+    with pytest.raises(EbmZooError, match=r"no checkpoint at step 3; it keeps 2, 4"):
+        files.load_checkpoint(run, 3)
+    with pytest.raises(EbmZooError, match="integer >= 1"):
+        files.load_checkpoint(run, 0)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--preset=descriptor_brick", "--checkpoint=2", "--protocol=mnist"], "goes with --workdir"),
+        (["--workdir=RUN", "--checkpoint=2"], "goes with --workdir=RUN and --protocol"),
+        (["--workdir=RUN", "--checkpoint=0", "--protocol=mnist"], "--checkpoint"),
+    ],
+)
+def test_eval_checkpoint_flag_misuse_is_one_clear_error(args, match, workdir):
+    import subprocess
+    import sys
+
+    args = [a.replace("RUN", str(workdir)) for a in args]
+    r = subprocess.run(
+        [sys.executable, "tools/eval.py", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert r.returncode != 0 and match in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
+
+
+@pytest.mark.slow
+def test_eval_tool_scores_a_checkpoint_and_records_its_budget(workdir, tmp_path):
+    out = tmp_path / "ood"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "tools/eval.py",
+            f"--workdir={workdir}",
+            "--checkpoint=2",
+            "--protocol=mnist_ood",
+            "--num_samples=20",
+            "--num_reference=40",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert r.returncode == 0, r.stderr[-1500:]
+    report = json.loads((out / "ood.json").read_text())
+    timing = json.loads((workdir / "timing.json").read_text())
+    assert report["model"] == f"{workdir.name}@2"
+    assert report["checkpoint"]["train_cpu_seconds"] == timing["history"][0]["train_cpu_seconds"]
+    assert 0.0 <= report["auroc"]["noise"] <= 1.0

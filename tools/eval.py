@@ -24,6 +24,12 @@ scores MNIST test digits against six out-of-distribution sets with `model.ood_sc
 (ebm_zoo/evaluation/ood.py: noise, constant, inverted, textures, faces, photos) and writes the
 AUROC per set to <out>/ood.json (defaults: 2,000 test digits, --num_reference to change; 1,000
 images per set, --num_samples to change; batches of 250, --batch_size; seed 0).
+
+    python tools/eval.py --workdir=runs/vapo_mnist --checkpoint=1000 --protocol=mnist
+
+runs either protocol on a run as it was at a training checkpoint (finished or not); the report
+names the row RUN@STEP and records the training wall-clock and CPU seconds spent up to that
+checkpoint (timing.json's history), for comparisons at equal budget.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ from absl import flags  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", None, "Preset name, preset directory or URI.")
 flags.DEFINE_string("workdir", None, "Or: a finished tools/train.py run directory.")
+flags.DEFINE_integer(
+    "checkpoint",
+    None,
+    "With --workdir: evaluate the run at its training checkpoint of this step (finished or not; "
+    "the report records the training CPU seconds up to it), e.g. to compare families at equal budget.",
+)
 flags.DEFINE_string("savedmodel", None, "Or: a SavedModel version directory written by tools/export.py.")
 flags.DEFINE_string("dataset", None, "Reference data set (default: the model's training data set).")
 flags.DEFINE_string("split", "test", "Reference split.")
@@ -80,6 +92,13 @@ def check_flags():
     checks.check_seed(FLAGS.seed, "--seed")
     if FLAGS.out:
         checks.check_output_dir(FLAGS.out, "--out")
+    if FLAGS.checkpoint is not None:
+        checks.check_count(FLAGS.checkpoint, "--checkpoint")
+        if not FLAGS.workdir or not FLAGS.protocol:
+            raise EbmZooError(
+                f"--checkpoint={FLAGS.checkpoint} picks a training checkpoint of a run: it goes with "
+                "--workdir=RUN and --protocol=mnist|mnist_ood."
+            )
     if FLAGS.protocol and (FLAGS.savedmodel or FLAGS.record or FLAGS.dataset):
         raise EbmZooError(
             f"--protocol={FLAGS.protocol} evaluates a model loadable by ebm_zoo.load against MNIST "
@@ -87,32 +106,48 @@ def check_flags():
         )
 
 
-def _mnist_protocol():
+def _load_for_protocol():
+    """(model, row name): the preset / finished run, or the run at --checkpoint."""
     import ebm_zoo
-    from ebm_zoo.metrics import mnist_protocol
+    from ebm_zoo.presets import files
 
     handle = FLAGS.preset or FLAGS.workdir
+    name = os.path.basename(os.path.normpath(handle))
+    if FLAGS.checkpoint is not None:
+        return files.load_checkpoint(FLAGS.workdir, FLAGS.checkpoint), f"{name}@{FLAGS.checkpoint}"
+    return ebm_zoo.load(handle), name
+
+
+def _with_checkpoint(report: dict, model) -> dict:
+    at = (getattr(model, "preset_metadata", None) or {}).get("checkpoint")
+    return {**report, "checkpoint": at} if at else report
+
+
+def _mnist_protocol():
+    from ebm_zoo.metrics import mnist_protocol
+    from ebm_zoo.utils import atomic
+
     given = {
         k: FLAGS[f].value
         for k, f in (("num_samples", "num_samples"), ("sample_batch", "batch_size"))
         if FLAGS[f].present
     }
-    name = os.path.basename(os.path.normpath(handle))
-    out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
-    model = ebm_zoo.load(handle)
-    return mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
+    model, name = _load_for_protocol()
+    out = FLAGS.out or os.path.join("reports", f"{name.replace('@', '_ckpt')}_mnist")
+    report = mnist_protocol.run_mnist_protocol(model.sample, out, name, seed=FLAGS.seed, **given)
+    if FLAGS.checkpoint is not None:
+        report = _with_checkpoint(report, model)
+        atomic.write_text(report["files"]["report"], json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def _mnist_ood():
-    import ebm_zoo
     from ebm_zoo.evaluation import ood
     from ebm_zoo.utils import atomic, checks
 
-    handle = FLAGS.preset or FLAGS.workdir
-    name = os.path.basename(os.path.normpath(handle))
-    out = FLAGS.out or os.path.join("reports", f"{name}_mnist")
+    model, name = _load_for_protocol()
+    out = FLAGS.out or os.path.join("reports", f"{name.replace('@', '_ckpt')}_mnist")
     checks.check_output_dir(out, "--out")
-    model = ebm_zoo.load(handle)
     report = ood.evaluate_ood(
         model.ood_score,
         num_in=FLAGS.num_reference if FLAGS["num_reference"].present else 2000,
@@ -121,7 +156,7 @@ def _mnist_ood():
         seed=FLAGS.seed,
         batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else 250,
     )
-    report = {"model": name, "family": model.family, **report}
+    report = _with_checkpoint({"model": name, "family": model.family, **report}, model)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "ood.json")
     atomic.write_text(path, json.dumps(report, indent=2) + "\n")

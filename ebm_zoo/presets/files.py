@@ -351,6 +351,72 @@ def load_workdir(workdir: str | os.PathLike, weights: bool = True):
     return model
 
 
+def checkpoint_steps(workdir: str | os.PathLike) -> list[int]:
+    """Steps of the training checkpoints kept in <workdir>/checkpoints (ckpt-<step>.index)."""
+    d = Path(workdir) / "checkpoints"
+    steps = []
+    for p in d.glob("ckpt-*.index") if d.is_dir() else []:
+        tail = p.name[len("ckpt-") : -len(".index")]
+        if tail.isdigit():
+            steps.append(int(tail))
+    return sorted(steps)
+
+
+def load_checkpoint(workdir: str | os.PathLike, step: int):
+    """Loads the model of a run as it was at its training checkpoint `step` (finished or not).
+
+    The model is built from the run's config.json and every model variable (EMA copies and
+    normalisation statistics included) is restored from <workdir>/checkpoints/ckpt-<step>.
+    `preset_metadata["checkpoint"]` holds the step and, when the run's timing.json recorded it,
+    the training wall-clock and CPU seconds up to that checkpoint (for comparisons at equal
+    budget).
+
+    Raises:
+      EbmZooError: no config.json, no such checkpoint (the message lists those kept), or a
+        checkpoint that does not hold this model's variables.
+    """
+    import tensorflow as tf
+
+    from ebm_zoo.models import build_model
+
+    workdir = Path(workdir)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise EbmZooError(f"A checkpoint step is an integer >= 1, got {step!r}.")
+    run_cfg = read_json(workdir / "config.json", "The run's experiment config")
+    kept = checkpoint_steps(workdir)
+    if step not in kept:
+        raise EbmZooError(
+            f"{workdir} has no checkpoint at step {step}; it keeps "
+            f"{', '.join(map(str, kept)) if kept else 'none'} (<workdir>/checkpoints/ckpt-<step>.index). "
+            "Pick one of those steps."
+        )
+    model = build_model(run_cfg.get("model") or {})
+    build_variables(model)
+    status = tf.train.Checkpoint(variables=list(model.variables)).restore(
+        str(workdir / "checkpoints" / f"ckpt-{step}")
+    )
+    try:
+        status.expect_partial().assert_existing_objects_matched()
+    except AssertionError as e:
+        raise EbmZooError(
+            f"{workdir}/checkpoints/ckpt-{step} does not hold the variables of the model its "
+            f"config.json builds ({' '.join(str(e).split())[:200]}); was config.json edited?"
+        ) from None
+    meta = _workdir_metadata(workdir)
+    at = {"step": step}
+    timing = workdir / "timing.json"
+    if timing.is_file():
+        for h in read_json(timing, "The run's timing record").get("history", []):
+            if isinstance(h, dict) and h.get("step") == step:
+                at.update(
+                    train_wall_seconds=h.get("train_wall_seconds"),
+                    train_cpu_seconds=h.get("train_cpu_seconds"),
+                )
+    meta.update(name=f"{workdir.name}@{step}", checkpoint=at, training_steps=step)
+    model.preset_metadata = meta
+    return model
+
+
 def _workdir_metadata(workdir: Path) -> dict:
     """What a run directory says about its model (like a preset's metadata, without checksums)."""
     meta: dict = {"name": workdir.name, "source": f"workdir {workdir}"}
