@@ -7,7 +7,7 @@ PRESETS = {
         "dataset": "digits",
         "image_size": 16,
         "weights": "package",
-        "sha256": "4bf25a0c0f6ab6d1c82c99ed213189a473d2c379d0b70ada50ff829f3ee7cf4c",
+        "sha256": "46e9d8e7efd58cfcac23c3a9984e97cc300734dce4782ee4841db337fd2e0e91",
     },
     "short_run_mnist": {
         "description": "Short-run MCMC EBM (Nijkamp et al. 2019), trained with a replay buffer, full MNIST 28x28, 2,500 iterations (the buffer is not shipped)",
