@@ -4,7 +4,8 @@ A config is an `ml_collections.ConfigDict` with four sections:
 
   model        family + constructor arguments of the model class (JSON-serialisable)
   data         name, image_size, batch_size, split (+ dataset-specific options)
-  train        steps, log_every, checkpoint_every, num_samples, seed
+  train        steps, log_every, checkpoint_every, num_samples, seed (+ max_to_keep: checkpoints
+               kept, default 3)
   description  one line
 """
 

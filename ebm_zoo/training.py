@@ -68,9 +68,12 @@ def chief_and_task(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
 
 
 def _check_schedule(train_cfg) -> None:
-    """train.steps >= 1 and log_every / checkpoint_every >= 1, all ints (any combination runs:
-    a count that is not a multiple of log_every logs and checkpoints at its end too)."""
-    for key in ("steps", "log_every", "checkpoint_every"):
+    """train.steps >= 1 and log_every / checkpoint_every (/ max_to_keep, optional) >= 1, all ints
+    (any combination runs: a count that is not a multiple of log_every logs and checkpoints at its
+    end too)."""
+    for key in ("steps", "log_every", "checkpoint_every", "max_to_keep"):
+        if key == "max_to_keep" and key not in train_cfg:
+            continue  # optional: the checkpoints kept (default 3)
         value = train_cfg.get(key)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -91,6 +94,7 @@ RESUMABLE_KEYS = (
     "train.steps",
     "train.log_every",
     "train.checkpoint_every",
+    "train.max_to_keep",
     "train.num_samples",
     "description",
     "config_name",
@@ -321,7 +325,10 @@ class Run:
         self.threshold = float(getattr(self.model, "divergence_threshold", 1e12))
         self.checkpoint = tf.train.Checkpoint(**self.model.checkpoint_items())
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=3, checkpoint_name="ckpt"
+            self.checkpoint,
+            os.path.join(workdir, "checkpoints"),
+            max_to_keep=int(cfg.train.get("max_to_keep", 3)),
+            checkpoint_name="ckpt",
         )
         self.start_step = 0
         if self.manager.latest_checkpoint:

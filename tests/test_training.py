@@ -186,3 +186,23 @@ def test_a_run_saved_before_a_new_config_key_resumes_when_the_key_holds_its_defa
     cfg.model.sampler = "mala"  # another sampler is another run
     with pytest.raises(EbmZooError, match=r"model.sampler: '<absent>' in the run, 'mala' now"):
         training.Run(cfg, str(wd), verbose=0)
+
+
+def test_max_to_keep_sets_how_many_checkpoints_survive(tmp_path):
+    from ebm_zoo.presets import files
+
+    for keep, expected in ((None, [2, 3, 4]), (5, [1, 2, 3, 4])):
+        cfg = tiny_descriptor_config()
+        cfg.train.update(dict(steps=4, log_every=1, checkpoint_every=1))
+        if keep is not None:
+            cfg.train.max_to_keep = keep
+        wd = tmp_path / f"keep{keep}"
+        training.train(cfg, str(wd), verbose=0)
+        assert files.checkpoint_steps(wd) == expected
+    cfg.train.max_to_keep = 0
+    with pytest.raises(EbmZooError, match=r"train.max_to_keep must be an int >= 1, got 0"):
+        training.train(cfg, str(tmp_path / "bad"), verbose=0)
+    # A re-run may change it (the same run continues).
+    cfg.train.update(dict(max_to_keep=2, steps=5))
+    training.train(cfg, str(tmp_path / "keep5"), verbose=0)
+    assert files.checkpoint_steps(tmp_path / "keep5") == [4, 5]
