@@ -241,3 +241,40 @@ def test_bf16_rows_are_skipped_with_the_reason_on_a_cpu_without_bf16(tmp_path):
     assert set(tf_side["variants"]) == {"ebm_zoo_fp32"} and set(pt_side["variants"]) == {"torch_fp32"}
     for res, v in ((tf_side, "ebm_zoo_bf16"), (pt_side, "torch_bf16")):
         assert "AVX512_BF16" in res["skipped"][v]
+
+
+def test_committed_bench_summary_in_the_readme_and_docs_is_regenerated_from_its_json(tmp_path):
+    """The speed figures of README.md / docs/bench.md are `tools/bench.py --render=<json>` of the
+    committed run (no hand-edited number); --check fails on a stale block."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    runs = sorted(repo.glob("docs/bench_20*.json"))
+    current = [p for p in runs if p.name != "bench_quiet_2026-11-23.json"]
+    assert current, "no committed bench run"
+    source = current[-1].relative_to(repo)
+
+    def tool(*args):
+        return subprocess.run(
+            [sys.executable, "tools/bench.py", *args], capture_output=True, text=True, timeout=120, cwd=repo
+        )
+
+    r = tool(f"--render={source}", "--check")
+    assert r.returncode == 0, r.stderr[-800:]
+    doc = tmp_path / "doc.md"
+    doc.write_text("x\n<!-- bench_summary:begin -->\nold 99 steps/s\n<!-- bench_summary:end -->\ny\n")
+    r = tool(f"--render={source}", "--check", f"--docs={doc}")
+    assert r.returncode != 0 and "Out of date" in r.stderr and "Traceback" not in r.stderr
+    assert tool(f"--render={source}", f"--docs={doc}").returncode == 0
+    text = doc.read_text()
+    report = json.loads((repo / source).read_text())
+    ours = next(c for c in report["cases"] if c["case"] == "multigrid64x3/sampler")
+    rate = next(r["rate"] for r in ours["rows"] if r["variant"] == "ebm_zoo_fp32")
+    assert f"| multigrid64x3/sampler | {rate:.4g} steps/s |" in text and "old 99" not in text
+    assert text.startswith("x\n") and text.endswith("y\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = tool(f"--render={bad}", f"--docs={doc}")
+    assert r.returncode != 0 and "not a readable bench report" in r.stderr and "Traceback" not in r.stderr

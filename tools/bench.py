@@ -4,6 +4,7 @@
     python tools/bench.py --suites=langevin --quick            # a smoke run (tiny sizes)
     python tools/bench.py --suites=multigrid --variants=torch_cl_fp32,torchebm_fp32
     python tools/bench.py --suites=langevin --variants=ebm_zoo_fp32 --tf_env=TF_ENABLE_ONEDNN_OPTS=0
+    python tools/bench.py --render=docs/bench_2026-12-02.json   # its summary into docs/bench.md + README
 
 Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
 runs in its own worker process with its default thread and OpenMP settings; nothing here sets
@@ -31,6 +32,16 @@ flags.DEFINE_list("variants", None, "Only these variants (ebm_zoo_fp32 is always
 flags.DEFINE_list("cases", None, "Only cases whose name contains one of these strings.")
 flags.DEFINE_string("out", None, "JSON file for the whole run.")
 flags.DEFINE_integer("steps", None, "T per call of every sampler case instead of the suite's (A/Bs).")
+flags.DEFINE_string(
+    "render",
+    None,
+    "Run nothing: write the summary of this saved --out JSON between the bench_summary markers of "
+    "--docs (for the figures in docs/bench.md and the README).",
+)
+flags.DEFINE_list(
+    "docs", ["docs/bench.md", "README.md"], "Files whose bench_summary block --render replaces."
+)
+flags.DEFINE_bool("check", False, "With --render: only check that the --docs blocks are up to date.")
 flags.DEFINE_list(
     "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
 )
@@ -70,8 +81,44 @@ def check_flags():
             raise EbmZooError(f"--out={FLAGS.out!r} is a directory; give a JSON file name.")
 
 
+def render(path: str) -> None:
+    """Writes (or with --check, compares) the summary block of a saved run in every --docs file."""
+    import json
+
+    from ebm_zoo.bench import runner
+    from ebm_zoo.utils import atomic
+    from ebm_zoo.utils.checks import EbmZooError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        bench.validate_report(report)
+    except (OSError, ValueError) as e:
+        raise EbmZooError(f"--render={path}: not a readable bench report ({e}).") from None
+    block = runner.summary_block(report, path)
+    begin, end = runner.SUMMARY_MARKERS
+    stale = []
+    for doc in FLAGS.docs:
+        with open(doc, encoding="utf-8") as f:
+            text = f.read()
+        if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+            raise EbmZooError(f"{doc} must hold {begin!r} and then {end!r}, once each.")
+        head, rest = text.split(begin, 1)
+        new = f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
+        if new != text:
+            stale.append(doc)
+            if not FLAGS.check:
+                atomic.write_text(doc, new)
+    if FLAGS.check and stale:
+        cli.fail(f"Out of date: {', '.join(stale)}; run python tools/bench.py --render={path}")
+    print(block if not FLAGS.check else f"up to date: {', '.join(FLAGS.docs)}")
+
+
 def main(argv):
     del argv
+    if FLAGS.render:
+        render(FLAGS.render)
+        return
     from ebm_zoo.bench import runner
     from ebm_zoo.utils import atomic
 

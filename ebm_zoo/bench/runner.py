@@ -295,9 +295,10 @@ def finalize(report: dict) -> None:
 def summary_table(report: dict) -> str:
     """One line per case: ebm_zoo fp32 and bf16, best PyTorch fp32, PyTorch bf16, TorchEBM,
     the ratio against the best competitor (always), and load averages."""
+    end_load = report.get("loadavg_end") or os.getloadavg()
     lines = [
         f"\nSummary (matmul median {report['matmul']['median_gflops']:.1f} GFLOP/s; "
-        f"load at end {' '.join(f'{x:.2f}' for x in os.getloadavg())})",
+        f"load at end {' '.join(f'{x:.2f}' for x in end_load)})",
         "| case | ebm_zoo fp32 | ebm_zoo bf16 | best torch fp32 | torch bf16 | TorchEBM | ours / best competitor "
         "| ours / TorchEBM | of matmul | load1 |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -327,3 +328,25 @@ def summary_table(report: dict) -> str:
             f"{vs_best} | {'n/a' if vs_ebm is None else f'{vs_ebm:.3f}'} | {frac} | {load} |"
         )
     return "\n".join(lines)
+
+
+#: Where `tools/bench.py --render=JSON` writes a run's summary in a Markdown file.
+SUMMARY_MARKERS = ("<!-- bench_summary:begin -->", "<!-- bench_summary:end -->")
+
+
+def summary_block(report: dict, source: str) -> str:
+    """The summary table of a saved run with the machine and command it came from (Markdown)."""
+    m = report.get("machine", {})
+    cpu = m.get("cpu") or {}
+    flags_ = ", ".join(k for k, v in sorted((cpu.get("flags") or {}).items()) if v) or "none listed"
+    versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
+    start = " ".join(f"{x:.2f}" for x in m.get("loadavg_start") or [])
+    head = (
+        f"From `{source}` (`{report.get('command', '?')}`, {report.get('started_utc', '?')} – "
+        f"{report.get('finished_utc', '?')}): {cpu.get('model_name', '?')}, {cpu.get('cores', '?')} "
+        f"cores, CPU flags {flags_}; {m.get('mem_gib', '?')} GiB; {versions}; load average at start "
+        f"{start or '?'}. Regenerate this block with "
+        f"`python tools/bench.py --render={source}`."
+    )
+    title, *table = summary_table(report).lstrip("\n").split("\n")
+    return f"{head}\n\n{title}:\n\n" + "\n".join(table)
