@@ -142,4 +142,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, check=check_flags)
+    # --render only reads a JSON file: no TensorFlow import (seconds per call).
+    cli.run(main, check=check_flags, tensorflow=not any(a.startswith("--render") for a in sys.argv[1:]))

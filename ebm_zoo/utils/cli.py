@@ -137,7 +137,9 @@ def _flags_parser(extra=None):
 CHECK_FLAGS_ENV = "EBM_ZOO_CHECK_FLAGS_ONLY"
 
 
-def run(main, *, flags_parser=None, debug_flag: str | None = "verbose", check=None) -> None:
+def run(
+    main, *, flags_parser=None, debug_flag: str | None = "verbose", check=None, tensorflow: bool = True
+) -> None:
     """`absl.app.run(main)` with one-line errors (see the module docstring).
 
     Args:
@@ -148,6 +150,8 @@ def run(main, *, flags_parser=None, debug_flag: str | None = "verbose", check=No
         always defined as well.
       check: optional cheap validation of the parsed flags (no TF work), run before main and
         alone when $EBM_ZOO_CHECK_FLAGS_ONLY is set.
+      tensorflow: import TensorFlow (quietly) before main; False for tools that never use it
+        (saves seconds per call).
     """
     from absl import app, flags
 
@@ -173,7 +177,7 @@ def run(main, *, flags_parser=None, debug_flag: str | None = "verbose", check=No
         if os.environ.get(CHECK_FLAGS_ENV):
             print("flags ok")
             return None
-        if quiet:
+        if quiet and tensorflow:
             import_tensorflow_quietly()
         return main(argv)
 
