@@ -340,6 +340,7 @@ class Run:
         self._epoch_start_step = self.start_step
         self._last_saved = self.start_step
         self._timing_before = self._previous_timing()
+        self._history = list(self._timing_before.get("history", []))  # grows with every timing write
         self._clock = (time.perf_counter(), time.process_time())
 
     # ------------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ class Run:
         wall_total = round(b["train_wall_seconds"] + wall, 2)
         cpu_total = round(b["train_cpu_seconds"] + cpu, 2)
         here = {"step": int(step), "train_wall_seconds": wall_total, "train_cpu_seconds": cpu_total}
-        history = [h for h in b.get("history", []) if int(h["step"]) < int(step)] + [here]
+        history = [h for h in self._history if int(h["step"]) < int(step)] + [here]
         return {
             **here,
             "invocations": b["invocations"] + 1,
@@ -396,6 +397,7 @@ class Run:
 
     def write_timing(self, step: int) -> dict:
         timing = self.timing(step)
+        self._history = timing["history"]
         if self.is_chief:
             atomic.write_json(os.path.join(self.workdir, self.TIMING_FILE), timing, indent=2)
         return timing

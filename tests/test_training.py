@@ -199,6 +199,11 @@ def test_max_to_keep_sets_how_many_checkpoints_survive(tmp_path):
         wd = tmp_path / f"keep{keep}"
         training.train(cfg, str(wd), verbose=0)
         assert files.checkpoint_steps(wd) == expected
+        # timing.json lists the budget at every checkpoint of the run, not only the last one.
+        history = json.loads((wd / "timing.json").read_text())["history"]
+        assert [h["step"] for h in history] == [1, 2, 3, 4]
+        cpu = [h["train_cpu_seconds"] for h in history]
+        assert cpu == sorted(cpu) and cpu[0] > 0
     cfg.train.max_to_keep = 0
     with pytest.raises(EbmZooError, match=r"train.max_to_keep must be an int >= 1, got 0"):
         training.train(cfg, str(tmp_path / "bad"), verbose=0)
