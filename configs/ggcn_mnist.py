@@ -28,8 +28,12 @@ fires on ~99 % of chain-steps with ~2.5 halvings and the gap still rises, so the
 not a preset; a smaller δ (~0.1–0.15) with the guard kept on is the next thing to try. Figures,
 commands and load: docs/ggcn.md ("The flow's step guard").
 
-Third run (2026-12-02): δ = 0.15 with the guard kept on, score_reg 1e-2 (ten times the second run's,
-so an energy of ~100 costs as much as the contrastive gap it buys), 7,000 iterations, a checkpoint
+Third run (2026-12-02): δ = 0.15 with the guard on and score_reg 1e-2 collapsed at once: the
+regulariser caps |f| near 1/(2·score_reg) = 50, far below the Gaussian reference term
+‖x‖²/2σ² ≈ 320 of an MNIST image (background −1), so the model stayed the reference N(0, I):
+energy gap −250 and flow_rises 1.0 from the start, the guard never fired, and every grid up to
+iteration 3,000 was the same flat grey image. Fourth run: score_reg back to 1e-3 (the second run's,
+which learned stroke fragments by 4,600), δ = 0.15 with the guard; 7,000 iterations, a checkpoint
 every 500 kept (the equal-CPU-budget row of docs/energy_matching.md scores the checkpoint nearest
 energy_matching_mnist's training CPU-seconds).
 """
@@ -80,7 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
             gen_lr=3e-4,
             beta_1=0.5,
             beta_2=0.999,
-            score_reg=1e-2,
+            score_reg=1e-3,
             trace_points=5,
         )
     )
