@@ -278,3 +278,64 @@ def test_committed_bench_summary_in_the_readme_and_docs_is_regenerated_from_its_
     bad.write_text("{}")
     r = tool(f"--render={bad}", f"--docs={doc}")
     assert r.returncode != 0 and "not a readable bench report" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_profile_op_table_counts_the_kernels_of_one_sampler_call(tmp_path):
+    """--profile's op table (tf.profiler trace → rows per op type) on the quick short-run sampler
+    (T = 2 steps, 3 swish conv layers): one normal draw per step, the fused SiLU backward pass
+    once per layer and step, shares that add up to one."""
+    from ebm_zoo.bench import profile as prof
+
+    case = next(c for c in bench_langevin.cases(quick=True) if c["task"] == "sampler")
+    flags = bench.cpu_description()["flags"]
+    res = prof.profile_case(case, "ebm_zoo_fp32", 2, flags, str(tmp_path))
+    rows = {r["op"]: r for r in res["rows"]}
+    steps, layers = case["steps"], len(case["model"]["layers"])
+    assert rows["StatelessRandomNormalV2"]["kernels_per_call"] == steps
+    assert rows[prof.XLA_ROW]["kernels_per_call"] == steps * layers
+    assert any("Conv2DBackpropInput" in op for op in rows)
+    assert abs(sum(r["share"] for r in res["rows"]) - 1.0) < 1e-9
+    assert res["kernel_ms_per_call"] > 0 and res["executor_ms_per_call"] >= 0
+    text = prof.format_table(res, top=3)
+    assert "| op type |" in text and "other op types" in text
+    with pytest.raises(ValueError, match="no variant 'torch_fp32'"):
+        prof.profile_case(case, "torch_fp32", 1, flags, str(tmp_path))
+
+
+def test_profile_flag_names_the_valid_cases_on_a_typo():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, "tools/bench.py", "--profile=shortrun/train"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+    )
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "--profile='shortrun/train' is not a bench case" in r.stderr and "shortrun32x3/train" in r.stderr
+
+
+def test_fused_kernel_ab_table_in_docs_is_the_committed_runs():
+    """docs/bench.md's A/B table of the fused kernels: every row recomputed from its JSON."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    doc = (repo / "docs/bench.md").read_text()
+    sources = sorted(repo.glob("docs/bench_ab_*_fused_*.json"))
+    assert len(sources) == 2
+    for path in sources:
+        report = json.loads(path.read_text())
+        assert "--tf_env=EBM_ZOO_FUSED=0" in report["command"]
+        for case in report["cases"]:
+            rows = {r["variant"]: r for r in case["rows"]}
+            for v in ("ebm_zoo_fp32", "ebm_zoo_bf16"):
+                on, off = rows[v], rows[f"{v}@EBM_ZOO_FUSED=0"]
+                line = (
+                    f"| {case['case']} | {v} | {off['rate']:.4g} | {on['rate']:.4g} | {on['unit']} | "
+                    f"**{on['rate'] / off['rate']:.2f}×** | {path.name} |"
+                )
+                assert line in doc, line

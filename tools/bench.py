@@ -5,6 +5,7 @@
     python tools/bench.py --suites=multigrid --variants=torch_cl_fp32,torchebm_fp32
     python tools/bench.py --suites=langevin --variants=ebm_zoo_fp32 --tf_env=TF_ENABLE_ONEDNN_OPTS=0
     python tools/bench.py --render=docs/bench_2026-12-02.json   # its summary into docs/bench.md + README
+    python tools/bench.py --profile=shortrun32x3/train --out=docs/profile.json  # tf.profiler op tables
 
 Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
 runs in its own worker process with its default thread and OpenMP settings; nothing here sets
@@ -42,6 +43,13 @@ flags.DEFINE_list(
     "docs", ["docs/bench.md", "README.md"], "Files whose bench_summary block --render replaces."
 )
 flags.DEFINE_bool("check", False, "With --render: only check that the --docs blocks are up to date.")
+flags.DEFINE_string(
+    "profile",
+    None,
+    "Time nothing: trace this case (e.g. shortrun32x3/train) with tf.profiler and print the op "
+    "table of each ebm_zoo variant (--variants, default ebm_zoo_fp32 and ebm_zoo_bf16).",
+)
+flags.DEFINE_integer("profile_calls", 3, "With --profile: calls traced (after one untraced call).")
 flags.DEFINE_list(
     "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
 )
@@ -75,6 +83,13 @@ def check_flags():
         checks.check_count(FLAGS.steps, "--steps")
     _env(FLAGS.tf_env)
     _env(FLAGS.torch_env)
+    checks.check_count(FLAGS.profile_calls, "--profile_calls")
+    if FLAGS.profile is not None:
+        names = [c["case"] for s in bench.SUITES for c in bench.suite_cases(s, quick=True)]
+        if FLAGS.profile not in names:
+            raise EbmZooError(
+                f"--profile={FLAGS.profile!r} is not a bench case; choose from: {', '.join(names)}."
+            )
     if FLAGS.out:
         checks.check_output_dir(os.path.dirname(os.path.abspath(FLAGS.out)), "--out")
         if os.path.isdir(FLAGS.out):
@@ -114,10 +129,52 @@ def render(path: str) -> None:
     print(block if not FLAGS.check else f"up to date: {', '.join(FLAGS.docs)}")
 
 
+def profile() -> None:
+    """--profile: op tables of one case's ebm_zoo variants (ebm_zoo.bench.profile)."""
+    import tempfile
+
+    from ebm_zoo.bench import profile as prof
+    from ebm_zoo.utils import atomic
+
+    suite = next(
+        s for s in bench.SUITES for c in bench.suite_cases(s, quick=True) if c["case"] == FLAGS.profile
+    )
+    case = next(c for c in bench.suite_cases(suite, quick=FLAGS.quick) if c["case"] == FLAGS.profile)
+    variants = FLAGS.variants or ["ebm_zoo_fp32", "ebm_zoo_bf16"]
+    info = bench.machine_info()
+    report = {
+        "schema": "ebm_zoo.bench.profile/1",
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "machine": info,
+        "load_before": os.getloadavg(),
+        "tables": [],
+        "skipped": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="ebm_zoo_profile_") as workdir:
+        for v in variants:
+            try:
+                res = prof.profile_case(case, v, FLAGS.profile_calls, info["cpu"]["flags"], workdir)
+            except ValueError as e:
+                report["skipped"][v] = str(e)
+                print(f"{v}: skipped ({e})")
+                continue
+            res.pop("trace", None)
+            report["tables"].append(res)
+            print(prof.format_table(res) + "\n", flush=True)
+    report["load_after"] = os.getloadavg()
+    if FLAGS.out:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+        atomic.write_json(FLAGS.out, report, indent=1, default=float)
+        print(f"wrote {FLAGS.out}")
+
+
 def main(argv):
     del argv
     if FLAGS.render:
         render(FLAGS.render)
+        return
+    if FLAGS.profile:
+        profile()
         return
     from ebm_zoo.bench import runner
     from ebm_zoo.utils import atomic

@@ -42,6 +42,14 @@ SUITES = {
     "mcmc": "ebm_zoo.bench.mcmc",
 }
 
+
+def suite_cases(suite: str, quick: bool) -> list[dict]:
+    """The cases of one suite (importing its module; TensorFlow is imported only by setups)."""
+    import importlib
+
+    return importlib.import_module(SUITES[suite]).cases(quick)
+
+
 #: CPU flags that decide which kernels (and whether bf16 rows) are possible.
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_int8")
 

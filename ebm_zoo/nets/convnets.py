@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ebm_zoo.nets.fused import silu
 from ebm_zoo.nets.precision import output_dtype
 
 _ACTIVATIONS = ("relu", "leaky_relu", "elu", "swish", "softplus")
@@ -74,7 +75,9 @@ class EnergyConvNet(keras.layers.Layer):
     def _act(self, h):
         if self.activation == "leaky_relu":
             return tf.nn.leaky_relu(h, 0.2)
-        return getattr(tf.nn, {"swish": "silu"}.get(self.activation, self.activation))(h)
+        if self.activation == "swish":
+            return silu(h)  # fused backward pass (ebm_zoo.nets.fused)
+        return getattr(tf.nn, self.activation)(h)
 
     def features(self, x):
         h = x

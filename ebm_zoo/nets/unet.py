@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
+from ebm_zoo.nets.fused import silu
 from ebm_zoo.nets.precision import output_dtype
 from ebm_zoo.utils.checks import EbmZooError
 
@@ -95,10 +96,10 @@ class ResBlock(keras.layers.Layer):
 
     def call(self, h, temb, seed=None):
         x = h
-        h = self.conv1(tf.nn.silu(self.norm1(h)))
-        scale, shift = tf.split(self.temb_proj(tf.nn.silu(temb))[:, None, None, :], 2, axis=-1)
+        h = self.conv1(silu(self.norm1(h)))
+        scale, shift = tf.split(self.temb_proj(silu(temb))[:, None, None, :], 2, axis=-1)
         h = self.norm2(h) * (1.0 + scale) + shift
-        h = self.conv2(_dropout(tf.nn.silu(h), self.dropout, seed))
+        h = self.conv2(_dropout(silu(h), self.dropout, seed))
         if self.shortcut is not None:
             x = self.shortcut(x)
         return x + h
@@ -218,7 +219,7 @@ class TimeUNet(keras.layers.Layer):
         x = tf.convert_to_tensor(x)
         t = tf.broadcast_to(tf.cast(t, x.dtype), tf.shape(x)[:1])
         temb = timestep_embedding(t, self.time_embed_dim, self.time_scale)
-        temb = self.temb_dense1(tf.nn.silu(self.temb_dense0(temb)))
+        temb = self.temb_dense1(silu(self.temb_dense0(temb)))
         counter = [0]
 
         def block_seed():
@@ -245,7 +246,7 @@ class TimeUNet(keras.layers.Layer):
                 h = layer(tf.concat([h, hs.pop()], axis=-1), temb, block_seed())
             else:
                 h = layer(h)
-        return self.conv_out(tf.nn.silu(self.norm_out(h)))
+        return self.conv_out(silu(self.norm_out(h)))
 
     def get_config(self):
         return {

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from ebm_zoo import distribute
+from ebm_zoo.nets.fused import silu
 from ebm_zoo.nets.unet import timestep_embedding
 from ebm_zoo.utils.checks import EbmZooError
 
@@ -69,9 +70,9 @@ class EMResBlock(keras.layers.Layer):
         self.skip = keras.layers.Conv2D(out_ch, 1) if in_ch != out_ch else None
 
     def call(self, x, emb, seed=None):
-        h = self.conv1(tf.nn.silu(self.norm1(x)))
-        h = h + self.emb(tf.nn.silu(emb))[:, None, None, :]
-        h = self.conv2(_dropout(tf.nn.silu(self.norm2(h)), self.dropout, seed))
+        h = self.conv1(silu(self.norm1(x)))
+        h = h + self.emb(silu(emb))[:, None, None, :]
+        h = self.conv2(_dropout(silu(self.norm2(h)), self.dropout, seed))
         return (x if self.skip is None else self.skip(x)) + h
 
 
@@ -174,7 +175,7 @@ class EMUNet(keras.layers.Layer):
     def call(self, x, t, seed=None):
         seeds = _Seeds(seed)
         emb = timestep_embedding(tf.broadcast_to(tf.cast(t, x.dtype), tf.shape(x)[:1]), self.C)
-        emb = self.t_dense1(tf.nn.silu(self.t_dense0(emb)))
+        emb = self.t_dense1(silu(self.t_dense0(emb)))
         h = self.conv_in(x)
         hs = [h]
         for layer in self.down:
@@ -194,7 +195,7 @@ class EMUNet(keras.layers.Layer):
                 h = layer(tf.concat([h, hs.pop()], axis=-1), emb, seeds())
             else:
                 h = layer(h)
-        return self.conv_out(tf.nn.silu(self.norm_out(h)))
+        return self.conv_out(silu(self.norm_out(h)))
 
 
 class EncoderLayer(keras.layers.Layer):
