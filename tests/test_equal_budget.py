@@ -96,3 +96,20 @@ def test_a_missing_or_foreign_report_names_the_command_that_writes_it(tmp_path):
     for bad in (f"{em}@0", f"{em}@x", str(tmp_path / "nowhere")):
         r = _tool(f"--rows={bad}", f"--reports={reports}", "--doc=")
         assert r.returncode != 0 and "--rows entry" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_row_without_its_ood_report_keeps_its_figures_and_names_the_ood_command(tmp_path):
+    em = _run(
+        tmp_path, "em", "energy_matching", {"step": 10, "train_wall_seconds": 60.0, "train_cpu_seconds": 90.0}
+    )
+    reports = tmp_path / "reports"
+    _reports(reports / "em", 77.0)
+    (reports / "em" / "ood.json").unlink()
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- equal_budget:begin -->\n<!-- equal_budget:end -->\n")
+    r = _tool(f"--rows={em}", f"--reports={reports}", f"--out_json={tmp_path / 't.json'}", f"--doc={doc}")
+    assert r.returncode == 0, r.stderr[-1500:]
+    text = doc.read_text()
+    assert "| 77 |" in text and "| – / – / – / – / – / – |" in text
+    assert f"OOD not measured for `em` (write it with `python tools/eval.py --workdir={em} " in text
+    assert "--protocol=mnist_ood" in text

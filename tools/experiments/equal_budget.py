@@ -15,7 +15,8 @@ STEP). Its figures are read, never measured here, from the reports of tools/eval
 
 and its budget from the run: training CPU seconds (all cores) and wall-clock up to the end of the
 run (timing.json) or up to STEP (the report's `checkpoint` record, from timing.json's history). A
-missing report stops the tool with the eval command that writes it. Writes --out_json and the
+missing report.json stops the tool with the eval command that writes it; a missing ood.json
+leaves that row's AUROCs as "–", with the command under the table. Writes --out_json and the
 table between `<!-- equal_budget:begin -->` and `<!-- equal_budget:end -->` in --doc.
 """
 
@@ -68,14 +69,16 @@ def build_row(run: Path, step: int | None, reports: Path) -> dict:
     name = run.name if step is None else f"{run.name}_ckpt{step}"
     where = reports / name
     flag = "" if step is None else f" --checkpoint={step}"
-    for file, protocol in (("report.json", "mnist"), ("ood.json", "mnist_ood")):
-        if not (where / file).is_file():
-            raise EbmZooError(
-                f"No {where / file}; write it with: python tools/eval.py --workdir={run}{flag} "
-                f"--protocol={protocol} --out={where}"
-            )
+
+    def command(protocol):
+        return f"python tools/eval.py --workdir={run}{flag} --protocol={protocol} --out={where}"
+
+    if not (where / "report.json").is_file():
+        raise EbmZooError(f"No {where / 'report.json'}; write it with: {command('mnist')}")
     rep = files.read_json(where / "report.json", "MNIST protocol report")
-    ood = files.read_json(where / "ood.json", "MNIST OOD report")
+    # A row without its OOD report is kept, its AUROCs shown as "–" with the command that writes them.
+    has_ood = (where / "ood.json").is_file()
+    ood = files.read_json(where / "ood.json", "MNIST OOD report") if has_ood else {}
     if step is None:
         t = files.training_time(run) or {}
         budget = {
@@ -100,6 +103,7 @@ def build_row(run: Path, step: int | None, reports: Path) -> dict:
         "budget": budget,
         "mnist": {k: rep.get(k) for k in (*FIGURES, "sampling_cpu_seconds_per_100", "num_samples")},
         "ood_auroc": {k: (ood.get("auroc") or {}).get(k) for k in OOD_SETS},
+        "ood_missing": None if has_ood else command("mnist_ood"),
         "reports": str(where),
     }
 
@@ -130,6 +134,11 @@ def markdown(rows: list[dict]) -> str:
             f"{_f(m['effective_classes'], '.2f')} | {_f(m['precision'], '.3f')} | {_f(m['recall'], '.3f')} | "
             f"{_f(m['sampling_cpu_seconds_per_100'], '.2f')} | {ood} |"
         )
+    missing = [r for r in rows if r.get("ood_missing")]
+    if missing:
+        lines.append("")
+        for r in missing:
+            lines.append(f"OOD not measured for `{r['row']}` (write it with `{r['ood_missing']}`).")
     return "\n".join(lines)
 
 
