@@ -33,8 +33,13 @@ regulariser caps |f| near 1/(2·score_reg) = 50, far below the Gaussian referenc
 ‖x‖²/2σ² ≈ 320 of an MNIST image (background −1), so the model stayed the reference N(0, I):
 energy gap −250 and flow_rises 1.0 from the start, the guard never fired, and every grid up to
 iteration 3,000 was the same flat grey image. Fourth run: score_reg back to 1e-3 (the second run's,
-which learned stroke fragments by 4,600), δ = 0.15 with the guard; 7,000 iterations, a checkpoint
-every 500 kept (the equal-CPU-budget row of docs/energy_matching.md scores the checkpoint nearest
+which learned stroke fragments by 4,600) with δ = 0.15 and the guard: the generator collapsed,
+every sample of the grids at 1,000 and 2,000 the same dim blob on black, energy gap 890 → 980 by
+iteration 1,400 (flow_rises 0, guard never fired): the K = 10 refinement steps of τ = δ²/2 = 0.011
+barely move x̃ away from G(h), so the generator learns almost nothing from them while the energy
+net separates data from G(h) at will. Fifth run: δ = 0.3 (τ = 0.045, between that and the second
+run's 0.125) with the guard and score_reg 1e-3; 7,000 iterations, a checkpoint every 500 kept (the
+equal-CPU-budget row of docs/energy_matching.md scores the checkpoint nearest
 energy_matching_mnist's training CPU-seconds).
 """
 
@@ -72,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
             score_activation="leaky_relu",
             ref_sigma=1.0,
             num_steps=10,
-            step_size=0.15,
+            step_size=0.3,
             implicit_iters=2,
             noise_scale=0.05,
             solver="split",
