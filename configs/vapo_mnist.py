@@ -27,8 +27,8 @@ flow). Twenty Euler steps of the raw weights at that checkpoint already gave pix
 std 0.72 (the initial flow: std 2.6; MNIST on [−1, 1]: mean −0.74, std 0.62). Hence
 ema_decay 0.995 (vapo_cpu's; a 200-step horizon), and the run restarted from step 0.
 
-That run (sum, EMA 0.995) was stopped at step 1,500 (1,668 training CPU-s, 0.37 s per step of
-CPU on each core with the fused SiLU, sharing the machine with ggcn_mnist): its grids at 500,
+That run (sum, EMA 0.995) was stopped at step 1,500 (1,668 training CPU-s, 1.11 CPU-s per step with the fused
+SiLU, sharing the machine with ggcn_mnist): its grids at 500,
 1,000 and 1,500 were still independent per-pixel noise, darker and of smaller amplitude than the
 initial flow's, with no stroke structure. Neither recipe makes digits at this CPU budget; the
 next thing to try is a longer run (the 8×8 vapo_cpu recipe needed 4,000 steps at a 64× smaller
