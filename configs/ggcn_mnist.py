@@ -45,6 +45,18 @@ the first run's recipe (energy_lr 5e-4, no score regulariser, δ = 0.5) with the
 6,000 iterations (about energy_matching_mnist's 3,347 training CPU-s at 0.3 s/iteration on 2
 cores), a checkpoint every 500 kept: the equal-budget row of docs/energy_matching.md is the
 checkpoint nearest that budget, or the last one before a divergence.
+
+The sixth run (2026-12-02, 2,024 s wall / 2,376 CPU-s for 6,000 iterations on the 2 cores, 0.40
+CPU-s per iteration) diverged again near its end: energy gap 5.4 (iteration 4,600), 11.8
+(5,000), 92 (5,600), 2,585 (6,000), with the guard firing on 0.5 %, 17 %, 96 %, 99.9 % of
+chain-steps; the guard keeps each refinement from raising the energy but cannot stop the energy
+net from sharpening. The shipped `ggcn_mnist` preset is its checkpoint 4,600 (1,513 CPU-s,
+26 min), the last before the divergence: varied stroke fragments and some readable digits;
+FD-MNIST 218, classifier score 3.82, 8.33 effective classes. Reproduce it with
+    python tools/train.py --model=ggcn_mnist --workdir=RUN
+    python tools/eval.py --workdir=RUN --checkpoint=4600 --protocol=mnist --out=REPORTS
+    python tools/eval.py --workdir=RUN --checkpoint=4600 --protocol=mnist_ood --out=REPORTS
+    python tools/export.py --workdir=RUN --checkpoint=4600 --preset=ggcn_mnist --reports=REPORTS
 """
 
 import ml_collections

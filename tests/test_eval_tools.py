@@ -313,6 +313,57 @@ def test_a_checkpoint_loads_as_the_run_was_at_that_step(workdir, tmp_path):
         files.load_checkpoint(run, 0)
 
 
+def test_a_preset_exported_from_a_checkpoint_is_the_run_at_that_step(workdir, tmp_path):
+    """export_workdir(step=...) / tools/export.py --checkpoint: the checkpoint's weights, its
+    step, the budget up to it, and only reports of that checkpoint."""
+    import shutil
+    import subprocess
+    import sys
+
+    from ebm_zoo import presets, training
+
+    run = tmp_path / "longer"
+    shutil.copytree(workdir, run)
+    cfg = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
+    cfg.train.steps = 4
+    training.train(cfg, str(run), verbose=0)
+    path = presets.export_workdir(run, out_dir=tmp_path / "at2", step=2)
+    x = np.random.default_rng(1).uniform(size=(3, 8, 8, 1)).astype(np.float32)
+    exported = presets.load_preset_dir(path)
+    np.testing.assert_allclose(exported.energy(x), files.load_checkpoint(run, 2).energy(x), rtol=1e-6)
+    assert np.abs(np.asarray(exported.energy(x)) - np.asarray(files.load_workdir(run).energy(x))).max() > 1e-6
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["training_steps"] == 2 and meta["metrics"]["training"]["step"] == 2
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    history = json.loads((run / "timing.json").read_text())["history"]
+    at2 = {k: history[0][k] for k in ("train_wall_seconds", "train_cpu_seconds")}
+    (reports / "report.json").write_text(json.dumps({"fd_mnist": 50.0, "checkpoint": {"step": 2, **at2}}))
+    bench = files.benchmark_metadata(run, reports, step=2)
+    assert bench["training_time"]["cpu_seconds"] == at2["train_cpu_seconds"]
+    assert bench["training_time"]["step"] == 2 and "--checkpoint=2" in bench["metrics"]["mnist"]["command"]
+    with pytest.raises(EbmZooError, match="not the report of checkpoint 4 .*checkpoint 2"):
+        files.benchmark_metadata(run, reports, step=4)
+    (reports / "report.json").write_text(json.dumps({"fd_mnist": 50.0}))
+    with pytest.raises(EbmZooError, match="not the report of checkpoint 2 .*the final weights"):
+        files.benchmark_metadata(run, reports, step=2)
+
+    def tool(*args):
+        return subprocess.run(
+            [sys.executable, "tools/export.py", *args], capture_output=True, text=True, timeout=120
+        )
+
+    for args, match in (
+        ([f"--workdir={run}", "--checkpoint=3", "--preset=x_at3"], "keeps checkpoints 2, 4"),
+        (
+            [f"--workdir={run}", "--checkpoint=2", f"--out={tmp_path / 'sm'}"],
+            "goes with --workdir=RUN and --preset",
+        ),
+    ):
+        r = tool(*args)
+        assert r.returncode != 0 and match in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
+
+
 @pytest.mark.parametrize(
     "args, match",
     [

@@ -11,6 +11,11 @@ python tools/export.py --workdir=/work/runs_mnist/ggcn_mnist --preset=ggcn_mnist
     # tools/eval.py --protocol=mnist), OOD AUROCs (ood.json, --protocol=mnist_ood), sampling
     # CPU-s per 100 images and the training wall-clock / CPU seconds (the run's timing.json).
     # Without --reports they are looked for in <workdir>/reports/ and <workdir>/../reports/<run>/.
+python tools/export.py --workdir=/work/runs_mnist/ggcn_mnist --checkpoint=4600 --preset=ggcn_mnist \
+    --shipped --reports=/work/runs_mnist/reports/ggcn_mnist_ckpt4600
+    # the run as it was at its training checkpoint 4600 (e.g. the last one before a divergence);
+    # the reports must be those of tools/eval.py --checkpoint=4600, the training time is the
+    # budget up to that checkpoint.
 python tools/export.py --workdir=runs/descriptor_brick --out=exports/descriptor_brick/1
 python tools/export.py --handle=descriptor_brick --out=exports/descriptor_brick/1
     # SavedModel with serving signatures (energy, sample, ...; see ebm_zoo/models/serving.py)
@@ -38,6 +43,9 @@ flags.DEFINE_string(
     "Directory of the run's tools/eval.py --protocol=mnist / mnist_ood reports (report.json, ood.json), "
     "stored in the preset's metadata.json (default: <workdir>/reports or <workdir>/../reports/<run>).",
 )
+flags.DEFINE_integer(
+    "checkpoint", None, "With --workdir and --preset: export the run's training checkpoint STEP instead."
+)
 flags.DEFINE_bool("overwrite", False, "Replace an existing preset of the same name (never done without it).")
 
 
@@ -55,6 +63,18 @@ def check_flags():
         raise EbmZooError("Nothing to do: give --preset=NAME (a preset) and/or --out=DIR/1 (a SavedModel).")
     if FLAGS.preset and not FLAGS.workdir:
         raise EbmZooError("--preset needs --workdir (a preset is made from a training run).")
+    if FLAGS.checkpoint is not None:
+        if not (FLAGS.workdir and FLAGS.preset) or FLAGS.out:
+            raise EbmZooError("--checkpoint goes with --workdir=RUN and --preset=NAME (not --out).")
+        checks.check_count(FLAGS.checkpoint, "--checkpoint")
+        from ebm_zoo.presets import files
+
+        kept = files.checkpoint_steps(FLAGS.workdir)
+        if FLAGS.checkpoint not in kept:
+            raise EbmZooError(
+                f"--checkpoint={FLAGS.checkpoint}: {FLAGS.workdir} keeps checkpoints "
+                f"{', '.join(map(str, kept)) if kept else 'none'}."
+            )
     if FLAGS.reports and not FLAGS.preset:
         raise EbmZooError(
             "--reports goes with --preset (the figures are stored in the preset's metadata.json)."
@@ -77,9 +97,13 @@ def main(argv):
     model = None
     if FLAGS.preset:
         # Read (and checked) before anything is written: a stale or foreign report stops here.
-        bench = presets.files.benchmark_metadata(FLAGS.workdir, FLAGS.reports)
+        bench = presets.files.benchmark_metadata(FLAGS.workdir, FLAGS.reports, FLAGS.checkpoint)
         path = presets.export_workdir(
-            FLAGS.workdir, FLAGS.preset, shipped=FLAGS.shipped, overwrite=FLAGS.overwrite
+            FLAGS.workdir,
+            FLAGS.preset,
+            shipped=FLAGS.shipped,
+            overwrite=FLAGS.overwrite,
+            step=FLAGS.checkpoint,
         )
         meta = (
             presets.files.update_metadata(path, **bench)

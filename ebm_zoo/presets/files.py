@@ -527,8 +527,19 @@ def find_reports(workdir: str | os.PathLike, reports: str | os.PathLike | None =
     return None
 
 
-def _check_fresh(report_path: Path, workdir: Path) -> None:
-    """A report older than the run's weights was measured on other weights: refused."""
+def _check_fresh(report_path: Path, workdir: Path, step: int | None = None) -> None:
+    """A report older than the run's weights was measured on other weights: refused. With `step`
+    the report must be the one of that checkpoint (its `checkpoint` record)."""
+    if step is not None:
+        at = (read_json(report_path, "protocol report").get("checkpoint") or {}).get("step")
+        if at != step:
+            raise EbmZooError(
+                f"{report_path} is not the report of checkpoint {step} (it scored "
+                f"{'the final weights' if at is None else f'checkpoint {at}'}); write it with "
+                f"python tools/eval.py --workdir={workdir} --checkpoint={step} "
+                f"--protocol={'mnist_ood' if report_path.name == OOD_REPORT else 'mnist'} --out={report_path.parent}."
+            )
+        return
     weights = workdir / WEIGHTS_FILE
     if weights.is_file() and report_path.stat().st_mtime < weights.stat().st_mtime:
         raise EbmZooError(
@@ -538,8 +549,14 @@ def _check_fresh(report_path: Path, workdir: Path) -> None:
         )
 
 
-def benchmark_metadata(workdir: str | os.PathLike, reports: str | os.PathLike | None = None) -> dict:
+def benchmark_metadata(
+    workdir: str | os.PathLike, reports: str | os.PathLike | None = None, step: int | None = None
+) -> dict:
     """The fields a preset's metadata.json gets from a run's protocol reports and timing.
+
+    With `step` (a preset exported from that training checkpoint) the reports must be those of
+    tools/eval.py --checkpoint=STEP, and training_time is the budget spent up to that checkpoint
+    (the report's `checkpoint` record, from timing.json's history).
 
     Returns a dict for `update_metadata`: `metrics={"mnist": {...}, "mnist_ood": {...}}` (only the
     reports found; the MNIST figures in MNIST_KEYS incl. sampling CPU-s per 100 images, the OOD
@@ -552,7 +569,7 @@ def benchmark_metadata(workdir: str | os.PathLike, reports: str | os.PathLike | 
     metrics: dict = {}
     if where is not None:
         if (where / MNIST_REPORT).is_file():
-            _check_fresh(where / MNIST_REPORT, workdir)
+            _check_fresh(where / MNIST_REPORT, workdir, step)
             rep = read_json(where / MNIST_REPORT, "MNIST protocol report")
             if "fd_mnist" not in rep:
                 raise EbmZooError(
@@ -562,7 +579,7 @@ def benchmark_metadata(workdir: str | os.PathLike, reports: str | os.PathLike | 
             metrics["mnist"] = {k: rep[k] for k in MNIST_KEYS if k in rep}
             metrics["mnist"]["command"] = "python tools/eval.py --workdir=RUN --protocol=mnist"
         if (where / OOD_REPORT).is_file():
-            _check_fresh(where / OOD_REPORT, workdir)
+            _check_fresh(where / OOD_REPORT, workdir, step)
             rep = read_json(where / OOD_REPORT, "MNIST OOD report")
             if not isinstance(rep.get("auroc"), dict):
                 raise EbmZooError(f"{where / OOD_REPORT} has no 'auroc' table; re-run --protocol=mnist_ood.")
@@ -573,10 +590,35 @@ def benchmark_metadata(workdir: str | os.PathLike, reports: str | os.PathLike | 
             }
     if metrics:
         out["metrics"] = metrics
-    timing = training_time(workdir)
+    if step is not None:
+        suffix = f" --checkpoint={step}"
+        for rec in metrics.values():
+            rec["command"] = rec["command"].replace("--workdir=RUN", "--workdir=RUN" + suffix)
+        timing = _checkpoint_time(workdir, step)
+    else:
+        timing = training_time(workdir)
     if timing is not None:
         out["training_time"] = timing
     return out
+
+
+def _checkpoint_time(workdir: Path, step: int) -> dict | None:
+    """training_time's record up to checkpoint `step` (timing.json's history), or None."""
+    if not (workdir / "timing.json").is_file():
+        return None
+    t = read_json(workdir / "timing.json", "The run's timing record")
+    for h in t.get("history") or []:
+        if h.get("step") == step and isinstance(h.get("train_wall_seconds"), (int, float)):
+            return {
+                "wall_seconds": float(h["train_wall_seconds"]),
+                "cpu_seconds": _number_or_none(h.get("train_cpu_seconds")),
+                "step": step,
+                "invocations": t.get("invocations"),
+                "complete": bool(t.get("complete", False)),
+                "cpu_count": t.get("cpu_count"),
+                "source": f"timing.json history (training loop up to checkpoint {step})",
+            }
+    return None
 
 
 def is_preset_dir(path: Path) -> bool:

@@ -291,8 +291,10 @@ def export_workdir(
     out_dir: str | os.PathLike | None = None,
     evaluation: dict | None = None,
     overwrite: bool = False,
+    step: int | None = None,
 ) -> Path:
-    """Writes the model of a finished training run as a preset directory; returns it.
+    """Writes the model of a finished training run (or of one of its checkpoints) as a preset
+    directory; returns it.
 
     Args:
       workdir: a run directory of tools/train.py (config.json, model_config.json, model.weights.h5).
@@ -303,6 +305,9 @@ def export_workdir(
       evaluation: figures measured by tools/eval.py, stored in metadata.json under metrics.
       overwrite: replace an existing preset directory (refused otherwise, before anything is
         written or deleted).
+      step: the run's training checkpoint to export instead of its final weights (e.g. the last
+        one before a divergence); `files.load_checkpoint`. The preset's training_steps is `step`
+        and metadata.json's training metrics are not the run's final ones but {"step": step}.
 
     Raises:
       EbmZooError: a preset name that is a path ('../x', '/abs', 'a/b'), an existing preset
@@ -324,7 +329,11 @@ def export_workdir(
     files.check_output_dir(out_dir, "preset directory", must_be_new=True, overwrite=overwrite)
     name = preset or Path(out_dir).name
     info = PRESETS.get(name)
-    model = files.load_workdir(workdir).without_training_state()  # e.g. no replay buffer
+    if step is None:
+        model = files.load_workdir(workdir)
+    else:
+        model = files.load_checkpoint(workdir, step)
+    model = model.without_training_state()  # e.g. no replay buffer
     if info is not None and info.family != model.family:
         raise EbmZooError(
             f"Preset {name!r} is a {info.family!r} model but {workdir} trained a {model.family!r} model; "
@@ -332,7 +341,9 @@ def export_workdir(
         )
     run_cfg = files.read_json(workdir / "config.json", "The run's experiment config")
     train_metrics = {}
-    if (workdir / "metrics.json").is_file():
+    if step is not None:
+        train_metrics = {"step": int(step), "checkpoint": model.preset_metadata.get("checkpoint")}
+    elif (workdir / "metrics.json").is_file():
         train_metrics = files.read_json(workdir / "metrics.json", "The run's final metrics")
     data = run_cfg.get("data", {})
     metrics = {"training": train_metrics}

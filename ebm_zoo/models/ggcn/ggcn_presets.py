@@ -16,8 +16,10 @@ PRESETS = {
         "image_size": 64,
     },
     "ggcn_mnist": {
-        "description": "GGCN on full MNIST (mnist_local, 28x28 gray) (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "description": "GGCN on full MNIST (mnist_local, 28x28 gray), training checkpoint 4,600 (the last before the energy diverged)",
         "config": "ggcn_mnist",
+        "weights": "package",
+        "sha256": "9126d0d2015d58e45f89b4f6351b09131ff5cc398c5ccb012fa836156c2f6c8e",
         "dataset": "mnist_local",
         "image_size": 28,
     },
