@@ -84,11 +84,8 @@ def test_the_environment_switch_and_a_bad_value(monkeypatch):
         fused.fused_enabled()
 
 
-def test_the_zoo_nets_run_the_fused_backward_pass():
-    """A swish EnergyConvNet's input gradient goes through the XLA-compiled function."""
-    from ebm_zoo.nets.convnets import EnergyConvNet
-
-    net = EnergyConvNet(layers=[[4, 3, 2]], top="dense", activation="swish")
+def _input_gradient_graph(net, shape):
+    """The traced graph of ∂(Σ net(x))/∂x (what every sampler step runs)."""
 
     @tf.function
     def grad(x):
@@ -97,7 +94,15 @@ def test_the_zoo_nets_run_the_fused_backward_pass():
             f = tf.reduce_sum(net(x))
         return tape.gradient(f, x)
 
-    graph = grad.get_concrete_function(tf.TensorSpec([2, 8, 8, 1])).graph
+    return grad.get_concrete_function(tf.TensorSpec(shape)).graph
+
+
+def test_the_zoo_nets_run_the_fused_backward_pass():
+    """A swish EnergyConvNet's input gradient goes through the XLA-compiled function."""
+    from ebm_zoo.nets.convnets import EnergyConvNet
+
+    net = EnergyConvNet(layers=[[4, 3, 2]], top="dense", activation="swish")
+    graph = _input_gradient_graph(net, [2, 8, 8, 1])
     names = {f.signature.name for f in graph.as_graph_def().library.function}
     assert any("silu_backward" in n for n in names), sorted(names)
 
@@ -146,15 +151,7 @@ def test_the_multigrid_net_runs_the_fused_normalisation(monkeypatch):
     net = make_energy_net(16, 3, width=0.1)
 
     def op_types():
-        @tf.function
-        def grad(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                f = tf.reduce_sum(net(x))
-            return tape.gradient(f, x)
-
-        graph = grad.get_concrete_function(tf.TensorSpec([4, 16, 16, 3])).graph
-        return {op.type for op in graph.get_operations()}
+        return {op.type for op in _input_gradient_graph(net, [4, 16, 16, 3]).get_operations()}
 
     assert {"FusedBatchNormV3", "FusedBatchNormGradV3"} <= op_types()
     monkeypatch.setenv("EBM_ZOO_FUSED", "0")
