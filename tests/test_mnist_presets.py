@@ -284,16 +284,23 @@ def _env(home: Path) -> dict:
     return env
 
 
+#: Tiny 28x28 models of the families a fake preset may belong to (the loader checks the family).
+TINY_MODELS = {
+    "descriptor": dict(family="descriptor", layers=[[4, 5, 2], [4, 3, 1]], num_chains=2, num_steps=2),
+    "multigrid": dict(family="multigrid", grids=[1, 7, 28], width=0.05, norm="layer", num_steps=2),
+}
+
+
 def _untrained(count: int) -> list[str]:
+    """`count` registered presets without weights, the first of a TINY_MODELS family (it becomes the
+    fake trained one); *_mnist names first. Any untrained preset works: once every MNIST preset has
+    weights the test uses e.g. multigrid_celeba, so it keeps running instead of skipping."""
     from ebm_zoo import presets
 
-    names = [
-        n
-        for n, info in presets.PRESETS.items()
-        if n.endswith("_mnist") and info.family == "descriptor" and presets.weights_status(n) == "none"
-    ]
-    others = [n for n in presets.PRESETS if n.endswith("_mnist") and presets.weights_status(n) == "none"]
-    return (names[:1] + [o for o in others if o not in names[:1]])[:count]
+    untrained = [n for n in presets.PRESETS if presets.weights_status(n) == "none"]
+    untrained.sort(key=lambda n: not n.endswith("_mnist"))
+    first = [n for n in untrained if presets.PRESETS[n].family in TINY_MODELS][:1]
+    return (first + [n for n in untrained if n not in first])[:count]
 
 
 FAKE_FIGURES = {
@@ -315,20 +322,12 @@ FAKE_FIGURES = {
 
 
 def _fake_home_preset(home: Path, name: str) -> Path:
-    """A 28x28 descriptor (2 tiny layers, untrained) exported as `name` into $EBM_ZOO_HOME/presets."""
+    """A tiny untrained 28x28 model of `name`'s family exported as `name` into $EBM_ZOO_HOME/presets."""
+    from ebm_zoo import presets
     from ebm_zoo.models import build_model
     from ebm_zoo.presets import files
 
-    model = build_model(
-        dict(
-            family="descriptor",
-            image_size=28,
-            channels=1,
-            layers=[[4, 5, 2], [4, 3, 1]],
-            num_chains=2,
-            num_steps=2,
-        )
-    )
+    model = build_model(dict(TINY_MODELS[presets.PRESETS[name].family], image_size=28, channels=1))
     files.build_variables(model)
     path = files.save_preset(
         model, home / "presets" / name, name=name, dataset="mnist_local", training_steps=3
@@ -343,9 +342,13 @@ def _fake_home_preset(home: Path, name: str) -> Path:
 
 @pytest.mark.slow
 def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
+    from ebm_zoo import presets
+
     names = _untrained(2)
-    if len(names) < 2 or not names[0].startswith("descriptor"):
-        pytest.skip("needs an untrained descriptor *_mnist preset and another untrained *_mnist preset")
+    assert len(names) == 2 and presets.PRESETS[names[0]].family in TINY_MODELS, (
+        f"the test needs two registered presets without weights, one of a family in {sorted(TINY_MODELS)}; "
+        f"found {names}"
+    )
     trained, untrained = names
     home = tmp_path / "home"
     _fake_home_preset(home, trained)
@@ -438,8 +441,7 @@ def test_new_user_command_saves_a_grid_and_untrained_presets_say_how(tmp_path):
     grid = np.asarray(Image.open(tmp_path / "ggcn.png"))
     assert grid.ndim in (2, 3) and min(grid.shape[:2]) >= 256 and grid.std() > 0
     untrained = _untrained(1)
-    if not untrained:
-        pytest.skip("every *_mnist preset has weights")
+    assert untrained, "no registered preset without weights is left to check the error of"
     code = f"import ebm_zoo; ebm_zoo.load('{untrained[0]}')"
     done = subprocess.run(
         [sys.executable, "-c", code],

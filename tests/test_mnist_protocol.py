@@ -114,6 +114,10 @@ def test_protocol_on_a_tiny_slice(tmp_path):
     assert sum(report["class_fractions"]) == pytest.approx(1.0, abs=1e-3)
     saved = json.loads((tmp_path / "real" / "report.json").read_text())
     assert saved["fd_mnist"] == pytest.approx(report["fd_mnist"])
+    # The sampling CPU-s name their machine (reports from different CPUs end up in one table).
+    from ebm_zoo.utils import machine
+
+    assert saved["machine"]["cpu"] == machine.cpu_name() and saved["machine"]["cpus"] == os.cpu_count()
     assert (tmp_path / "real" / "samples.png").is_file()
 
     # One repeated digit image: every p(y|x) equals the marginal (score exactly 1), about one

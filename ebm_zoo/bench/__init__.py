@@ -28,9 +28,10 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
+
+from ebm_zoo.utils.machine import RELEVANT_FLAGS, cpu_description  # noqa: F401 (re-exported)
 
 SCHEMA = "ebm_zoo.bench/2"
 
@@ -51,7 +52,6 @@ def suite_cases(suite: str, quick: bool) -> list[dict]:
 
 
 #: CPU flags that decide which kernels (and whether bf16 rows) are possible.
-RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_int8")
 
 #: Tolerances of the start-of-case output check (max |a − b| / max |reference|).
 TOL_FP32 = 1e-5
@@ -108,32 +108,6 @@ def run_interleaved(call: Callable[[str], dict], variants: Sequence[str], rounds
 
 # ------------------------------------------------------------------------------------------
 # Machine.
-def cpu_description() -> dict:
-    """lscpu's model name, core count and the relevant /proc/cpuinfo flags."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("", platform.machine()):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {
-        "model_name": model,
-        "cores": os.cpu_count(),
-        "flags": {f: f in flags for f in RELEVANT_FLAGS},
-    }
-
-
 def has_bf16(flags: dict) -> bool:
     """True when the CPU has native bf16 arithmetic (AVX512_BF16 or AMX-BF16)."""
     return bool(flags.get("avx512_bf16") or flags.get("amx_bf16"))

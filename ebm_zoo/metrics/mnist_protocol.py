@@ -43,6 +43,7 @@ import numpy as np
 
 from ebm_zoo.metrics import distances, fidelity
 from ebm_zoo.metrics import mnist_classifier as M
+from ebm_zoo.utils import machine
 from ebm_zoo.utils.atomic import atomic_write_text
 from ebm_zoo.utils.checks import SEED_LIMIT, EbmZooError, check_choice, check_count, check_seed
 from ebm_zoo.utils.images import save_grid
@@ -159,6 +160,7 @@ def draw_samples(
         "sampling_cpu_seconds": round(cpu, 2),
         "sampling_cpu_seconds_per_100": round(100.0 * cpu / num_samples, 3),
         "sample_batch": sample_batch,
+        "machine": machine.summary(),  # the CPU the sampling CPU-s were measured on, and its load
     }
     return images, timing
 

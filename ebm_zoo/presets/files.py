@@ -460,6 +460,7 @@ MNIST_KEYS = (
     "sampling_cpu_seconds",
     "sampling_wall_seconds",
     "sampling_cpu_seconds_per_100",
+    "machine",
 )
 MNIST_REPORT = "report.json"
 OOD_REPORT = "ood.json"

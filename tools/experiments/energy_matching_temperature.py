@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 
-from ebm_zoo.utils import cli
+from ebm_zoo.utils import cli, machine
 
 cli.quiet_startup()
 
@@ -133,17 +132,6 @@ def replace_table(text: str, body: str) -> str:
     return text[:start] + "\n" + body + "\n" + text[end:]
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def _loadavg() -> list[str]:
     try:
         with open("/proc/loadavg") as f:
@@ -212,7 +200,7 @@ def main(argv):
         "protocol": mnist_protocol.PROTOCOL,
         "classifier_sha256": mnist_classifier.WEIGHTS_SHA256,
         "rows": rows,
-        "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(), "loadavg_at_end": _loadavg()},
+        "machine": {"cpu": machine.cpu_name(), "cpus": os.cpu_count(), "loadavg_at_end": _loadavg()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     atomic_write_text(FLAGS.out, json.dumps(doc, indent=2) + "\n")

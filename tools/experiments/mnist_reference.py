@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 
-from ebm_zoo.utils import cli
+from ebm_zoo.utils import cli, machine
 
 cli.quiet_startup()
 
@@ -44,17 +43,6 @@ KEYS = (
     "standard",
     "metric_seconds",
 )
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 ROWS = ("floor", "gaussian", "blur")
@@ -89,7 +77,7 @@ def main(argv):
         "protocol": mnist_protocol.PROTOCOL,
         "classifier_sha256": mnist_classifier.WEIGHTS_SHA256,
         "rows": rows,
-        "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(), "loadavg_at_end": load},
+        "machine": {"cpu": machine.cpu_name(), "cpus": os.cpu_count(), "loadavg_at_end": load},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     atomic_write_text(FLAGS.out, json.dumps(doc, indent=2) + "\n")

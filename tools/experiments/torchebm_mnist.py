@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -318,12 +317,9 @@ def main(argv):
         sample_batch=FLAGS.sample_batch,
         seed=FLAGS.seed,
     )
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-        platform.machine(),
-    )
+    from ebm_zoo.utils import machine
+
+    load, cpu = machine.loadavg(), machine.cpu_name()
     doc = {
         "command": "python tools/experiments/torchebm_mnist.py "
         + (f"--cpu_seconds={budget:g}" if source == "--cpu_seconds" else f"--budget_from={FLAGS.budget_from}")
