@@ -391,7 +391,7 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     assert list(rows)[:3] == ["floor", "gaussian", "blur"] and list(rows)[-1] == "torchebm_short_run"
     assert rows[trained]["fd_mnist"] == 3.21 and rows[trained]["ood_auroc"]["inverted"] == 0.42
     assert rows[trained]["training_wall_seconds"] == 5400.0
-    assert rows[untrained]["status"] == "not trained yet" and "fd_mnist" not in rows[untrained]
+    assert rows[untrained]["status"] == "no weights (see its config)" and "fd_mnist" not in rows[untrained]
     from PIL import Image
 
     grid = np.asarray(Image.open(tmp_path / "gallery" / f"{trained}.png"))
@@ -401,7 +401,10 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     assert text.startswith("# B\n") and text.endswith("tail\n") and "old" not in text
     line = next(ln for ln in text.splitlines() if f"`{trained}`" in ln)
     assert "| 3.21 |" in line and "| 9.12 |" in line and "| 1.23 |" in line and "1.5 h" in line
-    assert next(ln for ln in text.splitlines() if f"`{untrained}`" in ln).count("not trained yet") == 1
+    assert (
+        next(ln for ln in text.splitlines() if f"`{untrained}`" in ln).count("no weights (see its config)")
+        == 1
+    )
     assert "77.7" in next(ln for ln in text.splitlines() if "TorchEBM" in ln) and "†" in text
     assert "| 0.420 |" in text  # the OOD table
     rd = readme.read_text()

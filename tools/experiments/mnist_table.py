@@ -9,7 +9,7 @@ Rows, in this order:
   * every registered preset whose name ends in `_mnist`: its figures are the ones stored in its
     metadata.json by `tools/export.py --preset=NAME --reports=...` (the MNIST protocol report of
     `tools/eval.py --protocol=mnist`, the OOD AUROCs, the training wall-clock); a preset without
-    weights is listed as "not trained yet" and a preset whose metadata holds no protocol figures
+    weights is listed as "no weights (see its config)" and a preset whose metadata holds no protocol figures
     as "weights, no protocol report" — no number is ever filled in from elsewhere;
   * the TorchEBM peer row of docs/benchmarks/torchebm_mnist.json when that file exists
     (`python tools/experiments/torchebm_mnist.py`).
@@ -71,7 +71,7 @@ FIGURES = (
     "recall",
     "sampling_cpu_seconds_per_100",
 )
-NOT_TRAINED = "not trained yet"
+NOT_TRAINED = "no weights (see its config)"
 NO_REPORT = "weights, no protocol report in metadata.json"
 
 
