@@ -22,7 +22,7 @@ PRESETS = {
         "image_size": 64,
     },
     "vapo_mnist": {
-        "description": "VAPO potential flow on full MNIST (mnist_local, 28x28 gray) (no weights yet: tools/experiments/train_mnist_presets.sh)",
+        "description": "VAPO potential flow on full MNIST (mnist_local, 28x28 gray) (no weights: samples stayed noise in every CPU-budget run, see configs/vapo_mnist.py)",
         "config": "vapo_mnist",
         "dataset": "mnist_local",
         "image_size": 28,
