@@ -187,6 +187,7 @@ FAKE_MNIST_REPORT = {
     "sampling_cpu_seconds": 40.0,
     "sampling_wall_seconds": 25.0,
     "sampling_cpu_seconds_per_100": 0.8,
+    "machine": {"cpu": "Test CPU 9000", "cpus": 2, "loadavg": ["0.50", "0.40", "0.30"]},
     "metric_seconds": 30.0,
 }
 FAKE_OOD_REPORT = {"model": "tiny", "auroc": {"noise": 1.0, "inverted": 0.6}, "settings": {"seed": 0}}
