@@ -323,7 +323,8 @@ def main(argv):
     doc = {
         "command": "python tools/experiments/torchebm_mnist.py "
         + (f"--cpu_seconds={budget:g}" if source == "--cpu_seconds" else f"--budget_from={FLAGS.budget_from}")
-        + ("" if FLAGS.num_samples == 5000 else f" --num_samples={FLAGS.num_samples}"),
+        + ("" if FLAGS.num_samples == 5000 else f" --num_samples={FLAGS.num_samples}")
+        + (f" --threads={FLAGS.threads}" if FLAGS.threads else ""),
         "torchebm_version": torchebm.__version__,
         "torch_version": torch.__version__,
         "settings": s,
