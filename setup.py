@@ -41,7 +41,9 @@ setup(
     extras_require={
         # torch: tests/test_bench.py checks that the PyTorch twin used by tools/bench.py computes
         # the same function as the TF net (pinned to the CPU build these machines carry).
-        "test": ["pytest>=7", "pytest-xdist>=3.5", "ruff", "torch==2.13.0"],
+        # torchebm: the TorchEBM peer row's tests (tests/test_mnist_presets.py), which skipped on a
+        # clean CI machine without it (it only needs torch, so it adds no other torch).
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "ruff", "torch==2.13.0", "torchebm==0.8.9"],
         # tools/bench.py: the PyTorch rows and the TorchEBM peer row (torchebm 0.8.9 needs
         # torch>=2.10 and installs against the CPU build 2.13.0 without pulling another torch).
         "bench": ["torch==2.13.0", "torchebm==0.8.9"],
