@@ -22,6 +22,7 @@ def test_cpu_name_is_proc_cpuinfo_model_name(tmp_path, monkeypatch):
     desc = machine.cpu_description()
     assert desc["model_name"] == "Test CPU 9000" and desc["cores"] == os.cpu_count()
     assert desc["flags"]["avx512_bf16"] and desc["flags"]["avx2"] and not desc["flags"]["amx_bf16"]
+    assert machine.cpu_flags() == {"fpu", "avx2", "avx512f", "avx512_bf16"}  # the first processor's
 
 
 def test_summary_without_proc_falls_back_to_the_platform(monkeypatch):
@@ -31,3 +32,4 @@ def test_summary_without_proc_falls_back_to_the_platform(monkeypatch):
     monkeypatch.setattr("builtins.open", no_proc)
     s = machine.summary()
     assert s["cpu"] and s["loadavg"] is None and s["cpus"] == os.cpu_count()
+    assert machine.cpu_flags() == set()

@@ -36,6 +36,11 @@ def cpu_name() -> str:
     return _cpuinfo()[0] or platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags ('flags' of /proc/cpuinfo, as lscpu lists them); empty off Linux."""
+    return set(_cpuinfo()[1])
+
+
 def loadavg() -> list[str] | None:
     """The 1/5/15-minute load averages as printed by /proc/loadavg, or None off Linux."""
     try:

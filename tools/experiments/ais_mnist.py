@@ -33,6 +33,7 @@ import sys
 import time
 
 from ebm_zoo.utils import cli
+from ebm_zoo.utils.machine import cpu_flags, cpu_name
 
 cli.quiet_startup()
 
@@ -67,23 +68,13 @@ FLAG_SUMMARY = (
 
 
 def machine() -> dict:
-    """CPU model, count and a summary of the SIMD flags (from /proc/cpuinfo, as lscpu shows them)."""
-    name, cpu_flags = platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    name = value.strip()
-                elif key.strip() == "flags":
-                    cpu_flags = set(value.split())
-    except OSError:
-        pass
+    """CPU model, count and a summary of the SIMD flags (ebm_zoo.utils.machine, as lscpu shows them)."""
+    flags = cpu_flags()
     return {
-        "cpu_model": name,
+        "cpu_model": cpu_name(),
         "num_cpus": os.cpu_count(),
-        "simd_flags": [f for f in FLAG_SUMMARY if f in cpu_flags],
-        "hypervisor": "hypervisor" in cpu_flags,
+        "simd_flags": [f for f in FLAG_SUMMARY if f in flags],
+        "hypervisor": "hypervisor" in flags,
     }
 
 
