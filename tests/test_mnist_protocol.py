@@ -207,3 +207,46 @@ def test_training_script_is_deterministic(tmp_path):
     assert infos[0]["weights_sha256"] == infos[1]["weights_sha256"]
     assert infos[0]["num_train"] == 512
     assert infos[0]["test_accuracy"] > 0.2  # above chance (0.1) after 8 steps
+
+
+@needs_mnist
+def test_eval_tool_ood_method_is_passed_recorded_and_refused_where_absent(tmp_path):
+    """--ood_method=potential scores with model.ood_score(method="potential") and the report says
+    so; a family scored by its energy has no method and gets one clear error."""
+    import functools
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import ebm_zoo
+    from ebm_zoo.evaluation import ood
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    cmd = [sys.executable, str(root / "tools" / "eval.py"), "--protocol=mnist_ood", "--num_samples=20"]
+    cmd += ["--num_reference=20", "--ood_method=potential"]
+    run = subprocess.run(
+        [*cmd, "--preset=vapo_digits", f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "ood.json").read_text())
+    assert report["ood_method"] == "potential"
+    model = ebm_zoo.load("vapo_digits")
+    same = ood.evaluate_ood(
+        functools.partial(model.ood_score, method="potential"), num_in=20, num_per_set=20, image_size=8
+    )
+    for name, value in same["auroc"].items():
+        assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
+    bad = subprocess.run(
+        [*cmd, "--preset=short_run_digits", f"--out={tmp_path / 'x'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert bad.returncode == 1 and "has no method option" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()

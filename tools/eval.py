@@ -34,6 +34,8 @@ checkpoint (timing.json's history), for comparisons at equal budget.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 
@@ -72,6 +74,12 @@ flags.DEFINE_enum(
     None,
     ["mnist", "mnist_ood"],
     "Run a fixed protocol (mnist: docs/benchmarks.md; mnist_ood: AUROC of model.ood_score).",
+)
+flags.DEFINE_string(
+    "ood_method",
+    None,
+    "--protocol=mnist_ood: model.ood_score(images, method=NAME) instead of the family's default score "
+    "(VAPO: 'nll' (default) or 'potential'; families scored by their energy take no method).",
 )
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
@@ -148,15 +156,29 @@ def _mnist_ood():
     model, name = _load_for_protocol()
     out = FLAGS.out or os.path.join("reports", f"{name.replace('@', '_ckpt')}_mnist")
     checks.check_output_dir(out, "--out")
+    score_fn = model.ood_score
+    if FLAGS.ood_method is not None:
+        import numpy as np
+
+        method = FLAGS.ood_method
+        params = inspect.signature(model.ood_score).parameters
+        if "method" not in params:
+            raise checks.EbmZooError(
+                f"--ood_method={method!r}: {type(model).__name__}.ood_score has no method option (its "
+                "score is the energy); drop --ood_method."
+            )
+        score_fn = functools.partial(model.ood_score, method=method)
+        score_fn(np.zeros((1, model.image_size, model.image_size, model.channels), np.float32))  # checks it
     report = ood.evaluate_ood(
-        model.ood_score,
+        score_fn,
         num_in=FLAGS.num_reference if FLAGS["num_reference"].present else 2000,
         num_per_set=FLAGS.num_samples if FLAGS["num_samples"].present else 1000,
         image_size=model.image_size,
         seed=FLAGS.seed,
         batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else 250,
     )
-    report = _with_checkpoint({"model": name, "family": model.family, **report}, model)
+    report = {"model": name, "family": model.family, "ood_method": FLAGS.ood_method or "default", **report}
+    report = _with_checkpoint(report, model)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "ood.json")
     atomic.write_text(path, json.dumps(report, indent=2) + "\n")

@@ -584,10 +584,13 @@ def benchmark_metadata(
             rep = read_json(where / OOD_REPORT, "MNIST OOD report")
             if not isinstance(rep.get("auroc"), dict):
                 raise EbmZooError(f"{where / OOD_REPORT} has no 'auroc' table; re-run --protocol=mnist_ood.")
+            method = rep.get("ood_method") or "default"
             metrics["mnist_ood"] = {
                 "auroc": rep["auroc"],
                 "settings": rep.get("settings"),
-                "command": "python tools/eval.py --workdir=RUN --protocol=mnist_ood",
+                "ood_method": method,
+                "command": "python tools/eval.py --workdir=RUN --protocol=mnist_ood"
+                + ("" if method == "default" else f" --ood_method={method}"),
             }
     if metrics:
         out["metrics"] = metrics

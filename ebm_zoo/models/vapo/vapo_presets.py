@@ -22,8 +22,10 @@ PRESETS = {
         "image_size": 64,
     },
     "vapo_mnist": {
-        "description": "VAPO potential flow on full MNIST (mnist_local, 28x28 gray) (no weights: samples stayed noise in every CPU-budget run, see configs/vapo_mnist.py)",
+        "description": "VAPO potential flow on full MNIST (mnist_local, 28x28 gray), training checkpoint 4,500; align term without its time power (a CPU-budget deviation, see configs/vapo_mnist.py)",
         "config": "vapo_mnist",
+        "weights": "package",
+        "sha256": "3312c315ebe6a19cdcb93fe97767a5ff35c6655d177648c45981ada6de3fd4b2",
         "dataset": "mnist_local",
         "image_size": 28,
     },
