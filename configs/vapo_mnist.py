@@ -73,7 +73,11 @@ per checkpoint, then classifier score:
 The shipped `vapo_mnist` is checkpoint 4,500 (3,664 training CPU-s), hence `steps=4500` below:
 `python tools/train.py --model=vapo_mnist` trains exactly that far. The step was chosen with the
 test images (500 samples, another seed than the protocol's), so its protocol figures are slightly
-optimistic next to the other presets'. Full protocol figures: PROTOCOL_PLACEHOLDER
+optimistic next to the other presets'. Protocol figures of checkpoint 4,500 (5,000 samples, seed 0):
+FD-MNIST 236, KID 16.7, classifier score 3.53, 7.62 effective classes, precision 0.19, recall
+0.94, 12.8 sampling CPU-s per 100 images (dopri5). OOD AUROC with `--ood_method=potential` (−Φ;
+the default flow-likelihood score was stopped after 33 CPU-minutes): noise, inverted, textures,
+faces 1.000, photos 0.955, constant 0.946.
 """
 
 import ml_collections
