@@ -136,25 +136,30 @@ def test_protocol_on_a_tiny_slice(tmp_path):
         P.evaluate_mnist(ones, seed=None)
 
 
-@needs_mnist
-@pytest.mark.slow
-def test_eval_tool_protocol_matches_python_api(tmp_path):
+def _run_eval(*args: str, timeout: int = 600):
+    """tools/eval.py with ARGS in a subprocess (offline, quiet TF); the CompletedProcess."""
     import subprocess
     import sys
     from pathlib import Path
 
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
+    cmd = [sys.executable, str(root / "tools" / "eval.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_eval_tool_protocol_matches_python_api(tmp_path):
     import ebm_zoo
     from ebm_zoo.metrics import mnist_protocol as P
 
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
-    cmd = [sys.executable, str(root / "tools" / "eval.py"), "--protocol=mnist"]
-    run = subprocess.run(
-        [*cmd, "--preset=short_run_digits", "--num_samples=24", "--batch_size=12", f"--out={tmp_path}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+    run = _run_eval(
+        "--protocol=mnist",
+        "--preset=short_run_digits",
+        "--num_samples=24",
+        "--batch_size=12",
+        f"--out={tmp_path}",
     )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
@@ -167,11 +172,9 @@ def test_eval_tool_protocol_matches_python_api(tmp_path):
     for key in ("fd_mnist", "classifier_score", "effective_classes", "precision", "recall"):
         assert report[key] == pytest.approx(same[key], rel=1e-6, abs=1e-9), key
 
-    missing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    missing = _run_eval("--protocol=mnist", timeout=300)
     assert missing.returncode == 1 and "--preset" in missing.stderr
-    record = subprocess.run(
-        [*cmd, "--preset=short_run_digits", "--record"], capture_output=True, text=True, env=env, timeout=300
-    )
+    record = _run_eval("--protocol=mnist", "--preset=short_run_digits", "--record", timeout=300)
     assert record.returncode == 1 and "--record" in record.stderr
 
 
@@ -214,24 +217,12 @@ def test_eval_tool_ood_method_is_passed_recorded_and_refused_where_absent(tmp_pa
     """--ood_method=potential scores with model.ood_score(method="potential") and the report says
     so; a family scored by its energy has no method and gets one clear error."""
     import functools
-    import subprocess
-    import sys
-    from pathlib import Path
 
     import ebm_zoo
     from ebm_zoo.evaluation import ood
 
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "EBM_ZOO_OFFLINE": "1"}
-    cmd = [sys.executable, str(root / "tools" / "eval.py"), "--protocol=mnist_ood", "--num_samples=20"]
-    cmd += ["--num_reference=20", "--ood_method=potential"]
-    run = subprocess.run(
-        [*cmd, "--preset=vapo_digits", f"--out={tmp_path}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    ood_args = ["--protocol=mnist_ood", "--num_samples=20", "--num_reference=20", "--ood_method=potential"]
+    run = _run_eval(*ood_args, "--preset=vapo_digits", f"--out={tmp_path}")
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "ood.json").read_text())
     assert report["ood_method"] == "potential"
@@ -241,12 +232,6 @@ def test_eval_tool_ood_method_is_passed_recorded_and_refused_where_absent(tmp_pa
     )
     for name, value in same["auroc"].items():
         assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
-    bad = subprocess.run(
-        [*cmd, "--preset=short_run_digits", f"--out={tmp_path / 'x'}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    bad = _run_eval(*ood_args, "--preset=short_run_digits", f"--out={tmp_path / 'x'}", timeout=300)
     assert bad.returncode == 1 and "has no method option" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x").exists()
