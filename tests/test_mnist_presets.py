@@ -537,6 +537,9 @@ def test_torchebm_peer_smoke_run_writes_a_protocol_row(tmp_path):
     )
     assert abs(s["noise_std"] - 0.005) < 1e-9 and abs(s["gradient_coefficient"] - 1.0) < 1e-9
     assert (tmp_path / "sheets" / "samples.png").is_file()
+    from ebm_zoo.bench import MALLOC_ENV
+
+    assert doc["machine"]["malloc_env"] == MALLOC_ENV  # re-executed with the tuned glibc malloc
 
 
 _NET_CHECK = """
@@ -548,7 +551,14 @@ from ebm_zoo.presets import files
 spec = importlib.util.spec_from_file_location("torchebm_mnist_tool", sys.argv[1])
 tool = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tool)
-energy, _, _, _ = tool.build(tool.settings(), seed=0)
+settings = tool.settings()
+energy, _, loss, _ = tool.build(settings, seed=0)
+if settings["replay_capacity"] == 0:  # chains start from U(-1, 1), not at the data batch
+    data = torch.full((4096, 1, 28, 28), 0.9)
+    start = loss.get_start_points(data, generator=torch.Generator().manual_seed(0))
+    assert start.shape == data.shape and -1 <= float(start.min()) and float(start.max()) <= 1
+    assert abs(float(start.mean())) < 0.01 and abs(float(start.std()) - 3 ** -0.5) < 0.01
+    print("noise starts")
 model = build_model(config_lib.get_config("short_run_mnist").model)
 files.build_variables(model)
 net = model.net
@@ -585,3 +595,4 @@ def test_torchebm_net_matches_the_ebm_zoo_short_run_net(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "same energies" in done.stdout
+    assert "noise starts" in done.stdout  # short_run_mnist has no replay buffer

@@ -9,7 +9,9 @@
 
 Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
 runs in its own worker process with its default thread and OpenMP settings; nothing here sets
-them. Performance is measured here, never asserted in tests.
+them, except glibc's malloc thresholds in the PyTorch workers (`ebm_zoo.bench.MALLOC_ENV`, the
+effect PyTorch's CPU tuning guide gets from jemalloc/TCMalloc; `--malloc=default` leaves glibc's
+defaults, under which the PyTorch twins page-fault their freed memory back in on every call). Performance is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ flags.DEFINE_string(
 flags.DEFINE_integer("profile_calls", 3, "With --profile: calls traced (after one untraced call).")
 flags.DEFINE_list(
     "tf_env", None, "KEY=VALUE,...: also run the TF variants in a 2nd worker with these variables (A/B)."
+)
+flags.DEFINE_enum(
+    "malloc",
+    "tuned",
+    ["tuned", "default"],
+    "tuned: the PyTorch workers with ebm_zoo.bench.MALLOC_ENV (glibc keeps freed memory); "
+    "default: glibc's defaults everywhere.",
 )
 flags.DEFINE_list(
     "torch_env", None, "KEY=VALUE,...: also run the PyTorch variants in a 2nd worker with these (A/B)."
@@ -191,6 +200,7 @@ def main(argv):
         tf_env=_env(FLAGS.tf_env),
         torch_env=_env(FLAGS.torch_env),
         sampler_steps=FLAGS.steps,
+        malloc=FLAGS.malloc,
     )
     if FLAGS.out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -80,10 +81,13 @@ def time_fn(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> list
 
 
 def timed_call(fn: Callable[[], object]) -> dict:
-    """One call of a blocking `fn`: {"wall": seconds, "cpu": process CPU seconds (all threads)}."""
+    """One call of a blocking `fn`: {"wall": seconds, "cpu": process CPU seconds (all threads),
+    "minflt": minor page faults of the process during the call}."""
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     c0, t0 = time.process_time(), time.perf_counter()
     fn()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0}
 
 
 def interleaved_order(variants: Sequence[str], rounds: int) -> list[str]:
@@ -227,6 +231,8 @@ def make_row(
         "load1": median([s["load1"] for s in samples]),
         "walls": [s["wall"] for s in samples],
     }
+    if all("minflt" in s for s in samples):
+        row["minflt"] = median([s["minflt"] for s in samples])
     if task == "sampler" and step_flops:
         row["gflops"] = step_flops * steps / wall / 1e9
         if matmul_gflops:
@@ -288,6 +294,8 @@ def format_row(row: dict) -> str:
         f"cpu {row['cpu_s']:.4g} s",
         f"load1 {row['load1']:.2f}",
     ]
+    if "minflt" in row:
+        parts.append(f"{row['minflt']:.0f} page faults")
     if "frac_of_matmul" in row:
         parts.append(f"{row['gflops']:.4g} GFLOP/s = {row['frac_of_matmul']:.2f} of matmul")
     if "check_err" in row:
@@ -296,6 +304,20 @@ def format_row(row: dict) -> str:
         parts.append("OUTPUT MISMATCH (excluded from ratios)")
     return ", ".join(parts)
 
+
+#: glibc malloc settings of the PyTorch bench workers (`tools/bench.py --malloc=tuned`, the
+#: default; the TF workers keep glibc's defaults, which measured faster for TF: 55 vs 41 steps/s
+#: on the short-run sampler in a worker that also holds the bf16 model, AMD EPYC).
+#: With glibc's defaults a process returns freed blocks of a few MiB to the kernel (heap trim,
+#: or munmap above the dynamic mmap threshold) and page-faults them back in on the next
+#: allocation: the PyTorch twin of the short-run sampler took ≈ 590,000 minor page faults per
+#: 60-step call on the AMD EPYC and ran 1.5× slower than with these settings, which take it to
+#: zero. PyTorch's CPU tuning guide fixes the same with jemalloc or TCMalloc; fixing glibc's
+#: thresholds needs nothing installed.
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),  # glibc's maximum on 64-bit
+    "MALLOC_TRIM_THRESHOLD_": str(4 * 1024**3),
+}
 
 #: Keys every report and every case must have (tests/test_bench.py checks them).
 REPORT_KEYS = {"schema", "command", "started_utc", "finished_utc", "machine", "matmul", "cases"}

@@ -185,6 +185,7 @@ def run(
     tf_env: dict | None = None,
     torch_env: dict | None = None,
     sampler_steps: int | None = None,
+    malloc: str = "tuned",
 ) -> dict:
     """A whole bench run: machine, matmul rate, every case of every suite. Returns the report.
 
@@ -193,7 +194,13 @@ def run(
     interleaved run; the default rows keep the libraries' defaults).
     sampler_steps: T per call of every sampler case instead of the suite's (cheaper A/Bs at the
     full batch; every variant still runs the same T).
+    malloc: "tuned" runs the PyTorch workers with `bench.MALLOC_ENV` (glibc keeps freed memory
+    instead of page-faulting it back in on every call); the TF workers keep glibc's defaults,
+    which measured faster for TF. "default": every worker with the environment as it is.
     """
+    if malloc not in ("tuned", "default"):
+        raise ValueError(f"malloc must be 'tuned' or 'default', got {malloc!r}.")
+    base_env = dict(bench.MALLOC_ENV) if malloc == "tuned" else {}
     info = bench.machine_info()
     report = {
         "schema": bench.SCHEMA,
@@ -202,6 +209,7 @@ def run(
         "quick": quick,
         "rounds": rounds,
         "sampler_steps": sampler_steps,
+        "malloc": {"mode": malloc, "env": base_env, "workers": "torch"},
         "machine": info,
         "cases": [],
     }
@@ -212,11 +220,17 @@ def run(
         f"load {info['loadavg_start']}"
     )
     logdir = tempfile.mkdtemp(prefix="ebm_zoo_bench_logs_")
-    workers = {fw: Worker(fw, logdir) for fw in ("tf", "torch")}
+    log(
+        "malloc: "
+        + (", ".join(f"{k}={v}" for k, v in base_env.items()) if base_env else "glibc defaults")
+        + " (PyTorch workers; TF workers: glibc defaults)"
+    )
+    fw_env = {"tf": {}, "torch": base_env}
+    workers = {fw: Worker(fw, logdir, env=fw_env[fw]) for fw in ("tf", "torch")}
     for fw, env in (("tf", tf_env), ("torch", torch_env)):
         if env:
             name = fw + "@" + ",".join(f"{k}={v}" for k, v in env.items())
-            workers[name] = Worker(fw, logdir, env=env, name=name)
+            workers[name] = Worker(fw, logdir, env={**fw_env[fw], **env}, name=name)
     report["extra_env"] = {"tf": tf_env or {}, "torch": torch_env or {}}
     try:
         info["threads"] = {name: w.request({"cmd": "info"}) for name, w in workers.items()}
@@ -334,6 +348,19 @@ def summary_table(report: dict) -> str:
 SUMMARY_MARKERS = ("<!-- bench_summary:begin -->", "<!-- bench_summary:end -->")
 
 
+def _malloc_text(report: dict) -> str:
+    m = report.get("malloc")
+    if not m:
+        return "glibc malloc defaults (the run predates `--malloc`)"
+    if m["mode"] == "default":
+        return "glibc malloc defaults (`--malloc=default`)"
+    return (
+        "PyTorch workers with glibc malloc "
+        + ", ".join(f"{k}={v}" for k, v in m["env"].items())
+        + " (TF workers: glibc defaults)"
+    )
+
+
 def summary_block(report: dict, source: str) -> str:
     """The summary table of a saved run with the machine and command it came from (Markdown)."""
     m = report.get("machine", {})
@@ -345,7 +372,7 @@ def summary_block(report: dict, source: str) -> str:
         f"From `{source}` (`{report.get('command', '?')}`, {report.get('started_utc', '?')} – "
         f"{report.get('finished_utc', '?')}): {cpu.get('model_name', '?')}, {cpu.get('cores', '?')} "
         f"cores, CPU flags {flags_}; {m.get('mem_gib', '?')} GiB; {versions}; load average at start "
-        f"{start or '?'}. Regenerate this block with "
+        f"{start or '?'}; {_malloc_text(report)}. Regenerate this block with "
         f"`python tools/bench.py --render={source}`."
     )
     title, *table = summary_table(report).lstrip("\n").split("\n")

@@ -33,11 +33,16 @@ def _reply(obj) -> None:
 
 
 def thread_info(framework: str) -> dict:
-    """The thread settings the library actually runs with (no setting is changed here)."""
+    """The thread settings the library actually runs with (no setting is changed here), and
+    the glibc malloc variables of this process."""
+    from ebm_zoo.bench import MALLOC_ENV
+
+    malloc_env = {k: os.environ[k] for k in MALLOC_ENV if k in os.environ}
     if framework == "tf":
         import tensorflow as tf
 
         return {
+            "malloc_env": malloc_env,
             "intra_op_parallelism_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_parallelism_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "note": "0 = TF's default (one thread per core)",
@@ -45,6 +50,7 @@ def thread_info(framework: str) -> dict:
     import torch
 
     return {
+        "malloc_env": malloc_env,
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),
         "parallel_info": torch.__config__.parallel_info().splitlines()[:8],

@@ -5,8 +5,8 @@
     python tools/experiments/torchebm_mnist.py --cpu_seconds=5 --num_samples=200 --out=/tmp/peer.json  # smoke
 
 Needs the `bench` extra (`pip install -e .[bench]`: torch, torchebm). Trains the network of
-configs/short_run_mnist.py with TorchEBM's `ContrastiveDivergence` loss (persistent, i.e. its
-replay buffer) and `LangevinDynamics` sampler on the 60,000 MNIST train images until the process
+configs/short_run_mnist.py with TorchEBM's `ContrastiveDivergence` loss (chains from uniform
+noise, or persistent with its replay buffer if the config has one) and `LangevinDynamics` sampler on the 60,000 MNIST train images until the process
 has used --cpu_seconds of CPU time (time.process_time: every thread, both cores counted — the
 measure tools/train.py records in timing.json), then draws fresh samples (K Langevin steps from
 uniform noise, as `model.sample()` does) and scores them with ebm_zoo's MNIST protocol
@@ -22,14 +22,19 @@ Same as ebm_zoo's short_run_mnist (configs/short_run_mnist.py):
   * Langevin: K = 40 steps, x ← x − 1·∇E(x) + 0.005·z (TorchEBM: step_size Δt = 1,
     noise_scale σ = 0.005/√2, its update is x − Δt∇E + √(2σ²Δt) z), clamped to [−1, 1];
   * loss mean E(data) − mean E(negatives) (TorchEBM's CD loss with energy_reg_weight = 0);
-  * replay buffer of 10,000 chains, started from uniform noise in [−1, 1] (written into
-    TorchEBM's buffer; TorchEBM itself starts it from N(0, 0.01²)).
+  * the chains' start, as the config says:
+    - replay_capacity = 0 (short_run_mnist since 2026-12-02): every iteration's chains start
+      from uniform noise in [−1, 1], as in `model.sample()`. TorchEBM's non-persistent CD
+      would start them at the data batch, so its `get_start_points` is overridden (sampler and
+      loss stay TorchEBM's);
+    - replay_capacity > 0: TorchEBM's persistent CD with a buffer of that many chains, started
+      from uniform noise in [−1, 1] (written into TorchEBM's buffer; TorchEBM itself starts it
+      from N(0, 0.01²)).
 What differs (TorchEBM's own choices, kept):
-  * TorchEBM's buffer draws the batch's starts by stratified sampling and, for 5 % of them
-    (new_sample_ratio), *adds N(0, 0.01²) noise*; ebm_zoo's replay buffer instead *restarts* 5 %
-    of the drawn chains from uniform noise. TorchEBM's persistent chains therefore never see
-    fresh noise after the start, while the fresh samples evaluated here start from noise;
-  * TorchEBM writes the negatives back FIFO; ebm_zoo back to the slots they came from;
+  * with a buffer: TorchEBM's buffer draws the batch's starts by stratified sampling and, for 5 %
+    of them (new_sample_ratio), *adds N(0, 0.01²) noise*; ebm_zoo's replay buffer instead
+    *restarts* 5 % of the drawn chains from uniform noise, and TorchEBM writes the negatives
+    back FIFO, ebm_zoo back to the slots they came from;
   * the data order (numpy permutation per epoch, seed 0) and all random numbers differ;
   * the budget is CPU seconds of this process, excluding data loading and model building, like
     ebm_zoo's timing.json (which excludes them too).
@@ -40,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +75,14 @@ flags.DEFINE_string(
     "sheets_dir", "reports/torchebm_mnist", "Directory of the protocol's report.json + samples.png."
 )
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0 = torch's default, all cores).")
+flags.DEFINE_enum(
+    "malloc",
+    "tuned",
+    ["tuned", "default"],
+    "tuned: re-run this process with ebm_zoo.bench.MALLOC_ENV (glibc keeps freed memory instead of "
+    "page-faulting it back in at every Langevin step, as tools/bench.py's PyTorch workers do); "
+    "default: glibc's defaults.",
+)
 
 CONFIG = "short_run_mnist"
 
@@ -191,20 +205,33 @@ def build(s: dict, seed: int):
         noise_scale=s["noise_std"] / math.sqrt(2.0 * s["gradient_coefficient"]),
         clamp=(-1.0, 1.0),
     )
-    loss = ContrastiveDivergence(
-        model,
-        sampler,
-        k_steps=s["num_steps"],
-        persistent=True,
-        buffer_size=s["replay_capacity"],
-        init_steps=0,
-        new_sample_ratio=s["replay_reinit_prob"],
-        energy_reg_weight=0.0,
-    )
     shape = (1, s["image_size"], s["image_size"])
     g = torch.Generator().manual_seed(seed)
-    loss.initialize_buffer(shape, generator=g)
-    loss.replay_buffer.copy_(torch.rand((s["replay_capacity"], *shape), generator=g) * 2.0 - 1.0)
+    if s["replay_capacity"]:
+        loss = ContrastiveDivergence(
+            model,
+            sampler,
+            k_steps=s["num_steps"],
+            persistent=True,
+            buffer_size=s["replay_capacity"],
+            init_steps=0,
+            new_sample_ratio=s["replay_reinit_prob"],
+            energy_reg_weight=0.0,
+        )
+        loss.initialize_buffer(shape, generator=g)
+        loss.replay_buffer.copy_(torch.rand((s["replay_capacity"], *shape), generator=g) * 2.0 - 1.0)
+    else:
+
+        class NoiseStartCD(ContrastiveDivergence):
+            """TorchEBM's non-persistent CD starts its chains at the data batch (Hinton's CD);
+            the short-run model starts them from uniform noise in [−1, 1]. Only the start
+            points are replaced; the sampling and the loss are TorchEBM's."""
+
+            def get_start_points(self, x, generator=None):
+                u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+                return (u * 2.0 - 1.0).to(x.device)
+
+        loss = NoiseStartCD(model, sampler, k_steps=s["num_steps"], persistent=False, energy_reg_weight=0.0)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=s["learning_rate"], betas=(s["beta_1"], 0.999), eps=1e-8
     )
@@ -285,8 +312,20 @@ FIGURE_KEYS = (
 )
 
 
+def _with_malloc_env() -> None:
+    """With --malloc=tuned, replaces this process by itself with `bench.MALLOC_ENV` set (glibc
+    reads the variables only at start-up). The page faults the defaults cause are CPU time,
+    which is the peer's budget."""
+    from ebm_zoo.bench import MALLOC_ENV
+
+    if FLAGS.malloc == "tuned" and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+
+
 def main(argv):
     del argv
+    _with_malloc_env()
     import torch
     import torchebm
 
@@ -317,6 +356,7 @@ def main(argv):
         sample_batch=FLAGS.sample_batch,
         seed=FLAGS.seed,
     )
+    from ebm_zoo.bench import MALLOC_ENV
     from ebm_zoo.utils import machine
 
     load, cpu = machine.loadavg(), machine.cpu_name()
@@ -324,7 +364,8 @@ def main(argv):
         "command": "python tools/experiments/torchebm_mnist.py "
         + (f"--cpu_seconds={budget:g}" if source == "--cpu_seconds" else f"--budget_from={FLAGS.budget_from}")
         + ("" if FLAGS.num_samples == 5000 else f" --num_samples={FLAGS.num_samples}")
-        + (f" --threads={FLAGS.threads}" if FLAGS.threads else ""),
+        + (f" --threads={FLAGS.threads}" if FLAGS.threads else "")
+        + (" --malloc=default" if FLAGS.malloc == "default" else ""),
         "torchebm_version": torchebm.__version__,
         "torch_version": torch.__version__,
         "settings": s,
@@ -336,6 +377,7 @@ def main(argv):
             "cpu": cpu,
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "malloc_env": {k: os.environ[k] for k in MALLOC_ENV if k in os.environ},
             "loadavg_at_end": load,
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

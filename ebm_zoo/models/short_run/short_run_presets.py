@@ -10,10 +10,10 @@ PRESETS = {
         "sha256": "46e9d8e7efd58cfcac23c3a9984e97cc300734dce4782ee4841db337fd2e0e91",
     },
     "short_run_mnist": {
-        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), trained with a replay buffer, full MNIST 28x28, 2,500 iterations (the buffer is not shipped)",
+        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), non-persistent chains from uniform noise, full MNIST 28x28, 2,500 iterations",
         "config": "short_run_mnist",
         "weights": "package",
-        "sha256": "e5c776302fed3efd5fb44b91c34b310012de6f48683b9c45340b76a30723482b",
+        "sha256": "28690c70f0d1525f63d9216ed6bfbf7676aefda602ef2eac6e853ed4913b5aa2",
         "dataset": "mnist_local",
         "image_size": 28,
     },
