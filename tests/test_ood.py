@@ -144,3 +144,18 @@ def test_eval_tool_mnist_ood_matches_python_api(tmp_path):
     assert report["auroc"] == pytest.approx(same["auroc"], abs=1e-9)
     refused = subprocess.run([*cmd, *args, "--record"], capture_output=True, text=True, env=env, timeout=300)
     assert refused.returncode == 1 and "--record" in refused.stderr
+
+
+def test_constant_levels_finds_the_levels_a_brightness_score_takes_for_digits():
+    """Score = mean brightness: a constant image is 'inside' exactly when its level is below the
+    digits' 95th percentile of mean brightness (≈ 0.2), and dropping levels < 0.1 can only help."""
+    score = lambda x: np.asarray(x).mean(axis=(1, 2, 3))  # noqa: E731
+    r = ood.constant_levels(score, num_in=500, num_constant=400)
+    cut = np.quantile(score(ood.mnist_test_images()[:500]), 0.95)
+    levels = ood.ood_images("constant", 400)[:, 0, 0, 0]
+    assert r["num_inside"] == int((levels < cut).sum()) > 0
+    assert r["inside_max_level"] < cut <= min(v for v in levels if v >= cut)
+    assert r["inside_levels"] == sorted(r["inside_levels"]) and len(r["inside_levels"]) == r["num_inside"]
+    assert r["auroc_level_ge_0.1"] >= r["auroc"]
+    with pytest.raises(EbmZooError, match="quantile"):
+        ood.constant_levels(score, quantile=1.0)

@@ -166,3 +166,46 @@ def evaluate_ood(
             "scoring": "one pass over a seeded shuffle of all sets (mixed batches)",
         },
     }
+
+
+def constant_levels(
+    score_fn: Callable,
+    num_in: int = 2000,
+    num_constant: int = 1000,
+    quantile: float = 0.95,
+    image_size: int = 28,
+    seed: int = 0,
+    batch_size: int = 250,
+) -> dict:
+    """Which constant images a score takes for digits: the gray levels of the constant images
+    scored below the `quantile` of the MNIST test digits' scores (so inside the digits' range), and
+    the AUROC of the constant set with and without the near-black ones (level < 0.1).
+
+    The constant set of `evaluate_ood` spreads its gray levels uniformly over [0, 1]; an image of
+    level ≈ 0 is MNIST's empty black canvas. Returns {"auroc", "auroc_level_ge_0.1",
+    "num_inside", "inside_max_level", "inside_levels", "settings"}.
+    """
+    if not 0.0 < float(quantile) < 1.0:
+        raise EbmZooError(f"quantile must be in (0, 1), got {quantile}.")
+    num_in, num_constant = check_count(num_in, "num_in"), check_count(num_constant, "num_constant")
+    digits = mnist_test_images(image_size)[:num_in]
+    const = ood_images("constant", num_constant, image_size, seed)
+    level = const.reshape(len(const), -1)[:, 0].astype(np.float64)
+    s_in = score_images(score_fn, digits, batch_size)
+    s_c = score_images(score_fn, const, batch_size)
+    inside = s_c < np.quantile(s_in, quantile)
+    bright = level >= 0.1
+    return {
+        "auroc": auroc(s_in, s_c),
+        "auroc_level_ge_0.1": auroc(s_in, s_c[bright]) if bright.any() else None,
+        "num_inside": int(inside.sum()),
+        "inside_max_level": float(level[inside].max()) if inside.any() else None,
+        "inside_levels": [round(float(v), 4) for v in np.sort(level[inside])],
+        "settings": {
+            "num_in": num_in,
+            "num_constant": num_constant,
+            "quantile": float(quantile),
+            "image_size": image_size,
+            "seed": seed,
+        },
+    }
