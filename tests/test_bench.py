@@ -347,6 +347,38 @@ def test_profile_op_table_counts_the_kernels_of_one_sampler_call(tmp_path):
         prof.profile_case(case, "torch_fp32", 1, flags, str(tmp_path))
 
 
+def test_torch_profile_counts_the_twins_convolutions_in_its_own_worker(tmp_path):
+    """The PyTorch side of --profile: the quick short-run training iteration (T = 2 steps, 3 conv
+    layers) traced in a PyTorch worker run with MALLOC_ENV. Each step and each of the two loss
+    terms runs every conv layer forward once: layers · (T + 2) `aten::mkldnn_convolution` calls,
+    and as many backward passes; the conv rows are counted by `conv_ms`; a TF variant name or a
+    typo is refused with the valid names."""
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    from ebm_zoo.bench import profile as prof
+
+    case = next(c for c in bench_langevin.cases(quick=True) if c["task"] == "train")
+    flags = bench.cpu_description()["flags"]
+    tables, skipped = prof.profile_torch_case(
+        case, ["torch_fp32"], 2, flags, str(tmp_path), env=dict(bench.MALLOC_ENV)
+    )
+    assert skipped == {} and [t["variant"] for t in tables] == ["torch_fp32"]
+    rows = {r["op"]: r for r in tables[0]["rows"]}
+    convs = case["steps"] + 2
+    layers = len(case["model"]["layers"])
+    assert rows["aten::mkldnn_convolution"]["kernels_per_call"] == layers * convs
+    assert rows["aten::convolution_backward"]["kernels_per_call"] == layers * convs
+    assert abs(sum(r["share"] for r in tables[0]["rows"]) - 1.0) < 1e-9
+    conv = prof.conv_ms(tables[0]["rows"])
+    expected = (
+        rows["aten::mkldnn_convolution"]["ms_per_call"] + rows["aten::convolution_backward"]["ms_per_call"]
+    )
+    assert conv >= expected > 0 and conv <= tables[0]["kernel_ms_per_call"]
+    assert "convolutions" in prof.format_table(tables[0])
+    for bad in ("ebm_zoo_fp32", "torch_fp33"):
+        with pytest.raises(ValueError, match="no PyTorch variant"):
+            prof.profile_torch_case(case, [bad], 1, flags, str(tmp_path))
+
+
 def test_profile_flag_names_the_valid_cases_on_a_typo():
     import subprocess
     import sys
@@ -362,6 +394,39 @@ def test_profile_flag_names_the_valid_cases_on_a_typo():
     )
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "--profile='shortrun/train' is not a bench case" in r.stderr and "shortrun32x3/train" in r.stderr
+
+
+def test_profile_flag_traces_tf_and_torch_variants_into_one_json(tmp_path):
+    """docs/bench.md's cross-framework command at the quick size: one table per variant, the
+    PyTorch one traced in a worker with the tuned malloc (recorded), convolutions counted."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "p.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "tools/bench.py",
+            "--profile=shortrun32x3/sampler",
+            "--quick",
+            "--variants=ebm_zoo_fp32,torch_fp32",
+            "--profile_calls=1",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=repo,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [t["variant"] for t in report["tables"]] == ["ebm_zoo_fp32", "torch_fp32"]
+    assert report["torch_worker_env"] == bench.MALLOC_ENV and report["skipped"] == {}
+    assert r.stdout.count("convolutions") == 2 and "aten::mkldnn_convolution" in r.stdout
 
 
 def test_fused_kernel_ab_table_in_docs_is_the_committed_runs():

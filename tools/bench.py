@@ -6,6 +6,7 @@
     python tools/bench.py --suites=langevin --variants=ebm_zoo_fp32 --tf_env=TF_ENABLE_ONEDNN_OPTS=0
     python tools/bench.py --render=docs/bench_2026-12-02.json   # its summary into docs/bench.md + README
     python tools/bench.py --profile=shortrun32x3/train --out=docs/profile.json  # tf.profiler op tables
+    python tools/bench.py --profile=shortrun32x3/train --variants=ebm_zoo_fp32,torch_compile_fp32
 
 Method (interleaving, copied weights, output checks, ratios): docs/bench.md. Each framework
 runs in its own worker process with its default thread and OpenMP settings; nothing here sets
@@ -48,8 +49,9 @@ flags.DEFINE_bool("check", False, "With --render: only check that the --docs blo
 flags.DEFINE_string(
     "profile",
     None,
-    "Time nothing: trace this case (e.g. shortrun32x3/train) with tf.profiler and print the op "
-    "table of each ebm_zoo variant (--variants, default ebm_zoo_fp32 and ebm_zoo_bf16).",
+    "Time nothing: trace this case (e.g. shortrun32x3/train) and print the op table of each "
+    "variant in --variants (default ebm_zoo_fp32 and ebm_zoo_bf16): tf.profiler for the ebm_zoo "
+    "variants, torch.profiler in a PyTorch worker (with --malloc's settings) for the PyTorch ones.",
 )
 flags.DEFINE_integer("profile_calls", 3, "With --profile: calls traced (after one untraced call).")
 flags.DEFINE_list(
@@ -159,8 +161,17 @@ def profile() -> None:
         "tables": [],
         "skipped": {},
     }
+    import importlib
+
+    torch_known = importlib.import_module(bench.SUITES[suite]).variants(case).get("torch", [])
+    torch_variants = [v for v in variants if v in torch_known]
+    torch_env = dict(bench.MALLOC_ENV) if FLAGS.malloc == "tuned" else {}
+    if torch_variants:
+        report["torch_worker_env"] = torch_env
     with tempfile.TemporaryDirectory(prefix="ebm_zoo_profile_") as workdir:
         for v in variants:
+            if v in torch_variants:
+                continue
             try:
                 res = prof.profile_case(case, v, FLAGS.profile_calls, info["cpu"]["flags"], workdir)
             except ValueError as e:
@@ -170,6 +181,16 @@ def profile() -> None:
             res.pop("trace", None)
             report["tables"].append(res)
             print(prof.format_table(res) + "\n", flush=True)
+        if torch_variants:
+            tables, skipped = prof.profile_torch_case(
+                case, torch_variants, FLAGS.profile_calls, info["cpu"]["flags"], workdir, env=torch_env
+            )
+            report["skipped"].update(skipped)
+            for v, why in skipped.items():
+                print(f"{v}: skipped ({why})")
+            for res in tables:
+                report["tables"].append(res)
+                print(prof.format_table(res) + "\n", flush=True)
     report["load_after"] = os.getloadavg()
     if FLAGS.out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)

@@ -1,4 +1,5 @@
-"""Op tables of bench cases from `tf.profiler` traces (tools/bench.py --profile).
+"""Op tables of bench cases from `tf.profiler` traces (tools/bench.py --profile), and of their
+PyTorch variants from `torch.profiler` (`torch_trace`, `profile_torch_case`).
 
 A bench case's ebm_zoo variant (the same compiled function the bench times) is called
 `calls` times under `tf.profiler.experimental` with host tracing at the op level; the
@@ -32,6 +33,8 @@ _KERNEL = re.compile(r"^(?P<name>[^:]+):(?P<type>[A-Za-z_][A-Za-z0-9_]*)$")
 #: The event of one run of an XLA-compiled function (e.g. the fused SiLU backward pass).
 _XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
 XLA_ROW = "XLA fused function"
+#: One row for the calls of `torch.compile`'s generated (inductor) graphs, named by hash.
+INDUCTOR_ROW = "inductor compiled graph"
 
 
 def op_type(event_name: str) -> str | None:
@@ -132,6 +135,99 @@ def trace(fn, calls: int, logdir: str | None = None) -> dict:
     return table
 
 
+def conv_ms(rows: list[dict]) -> float:
+    """Milliseconds per call of the rows whose op is a convolution (forward or backward; TF's
+    `Conv2D*` / `_Mkl*Conv2D*` kernels, PyTorch's `aten::*convolution*` / `mkldnn` conv ops)."""
+    return sum(r["ms_per_call"] for r in rows if "conv" in r["op"].lower())
+
+
+def torch_trace(fn, calls: int) -> dict:
+    """The op table of a PyTorch variant's `fn` under `torch.profiler` (one untraced call, then
+    `calls` traced): per op name its *self* CPU time per call (time in the op, not in the ops it
+    calls; intra-op threads are inside it, as in TF's kernel times), its share and its launches.
+    A `torch.compile` variant's generated kernels are not profiled one by one: their time is the
+    self time of the compiled region's record function ("Torch-Compiled Region", the compiled
+    forward / backward functions)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as p:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        wall = time.perf_counter() - t0
+    us = collections.Counter()
+    launches = collections.Counter()
+    for e in p.key_averages():
+        if e.self_cpu_time_total > 0:
+            key = INDUCTOR_ROW if e.key.startswith("## Call CompiledFxGraph") else e.key
+            us[key] += e.self_cpu_time_total
+            launches[key] += e.count
+    total = sum(us.values())
+    if total == 0:
+        raise ValueError("torch.profiler recorded no op time.")
+    rows = [
+        {"op": k, "ms_per_call": v / 1e3 / calls, "share": v / total, "kernels_per_call": launches[k] / calls}
+        for k, v in us.most_common()
+    ]
+    return {
+        "calls": calls,
+        "kernel_ms_per_call": total / 1e3 / calls,
+        "executor_ms_per_call": 0.0,  # no executor: the Python loop between ops is not an op
+        "kernels_per_call": sum(launches.values()) / calls,
+        "rows": rows,
+        "wall_ms_per_call": 1e3 * wall / calls,
+    }
+
+
+def profile_torch_case(
+    case: dict, variants, calls: int, cpu_flags: dict, workdir: str, env: dict | None = None
+) -> tuple[list[dict], dict]:
+    """Op tables of a case's PyTorch variants, each traced in a PyTorch bench worker (its own
+    process, `env` added to its environment, as the bench runs them) on the twin of the net that
+    the TensorFlow side writes into `workdir`. Returns (tables, {variant: why skipped})."""
+    import importlib
+
+    from ebm_zoo import bench
+    from ebm_zoo.bench.runner import Worker
+
+    module = importlib.import_module(bench.SUITES[case["suite"]])
+    known = module.variants(case).get("torch", [])
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(
+            f"case {case['case']!r} has no PyTorch variant {unknown[0]!r} to profile; choose from {known}."
+        )
+    if not os.path.exists(os.path.join(workdir, "net.json")):
+        module.setup("tf", case, ["ebm_zoo_fp32"], workdir, cpu_flags)  # writes the twin's net
+    worker = Worker("torch", workdir, env=env, name="torch_profile")
+    try:
+        res = worker.request(
+            {
+                "cmd": "setup",
+                "case": case,
+                "variants": list(variants),
+                "workdir": workdir,
+                "cpu_flags": cpu_flags,
+            }
+        )
+        if "error" in res:
+            raise RuntimeError(f"PyTorch worker setup failed: {res['error']}")
+        tables, skipped = [], dict(res["skipped"])
+        for v in variants:
+            if v not in res["ready"]:
+                skipped.setdefault(v, "not built")
+                continue
+            table = worker.request({"cmd": "profile", "variant": v, "calls": calls})
+            if "error" in table:
+                skipped[v] = table["error"]
+                continue
+            tables.append({"case": case["case"], "variant": v, **table})
+        return tables, skipped
+    finally:
+        worker.close()
+
+
 def profile_case(case: dict, variant: str, calls: int, cpu_flags: dict, workdir: str) -> dict:
     """The op table of one ebm_zoo variant of a bench case (built as the bench builds it)."""
     import importlib
@@ -160,7 +256,7 @@ def format_table(result: dict, top: int = 15) -> str:
         f"**{result['case']} — {result['variant']}**: {result['kernel_ms_per_call']:.1f} ms of kernels, "
         f"{result['kernels_per_call']:.0f} kernel launches, {result['executor_ms_per_call']:.1f} ms of "
         f"executor time outside kernels, {result['wall_ms_per_call']:.1f} ms wall per call under the profiler "
-        f"({result['calls']} calls traced).",
+        f"({result['calls']} calls traced); convolutions {conv_ms(result['rows']):.1f} ms.",
         "",
         "| op type | ms / call | share | kernels / call |",
         "|---|---|---|---|",

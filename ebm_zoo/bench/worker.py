@@ -102,6 +102,13 @@ def main(framework: str) -> None:
                         **extra,
                     }
                 )
+            elif cmd["cmd"] == "profile":  # tools/bench.py --profile of a PyTorch variant
+                from ebm_zoo.bench import profile
+
+                trace = profile.torch_trace if framework == "torch" else profile.trace
+                table = trace(fns[cmd["variant"]], cmd["calls"])
+                table.pop("trace", None)
+                _reply(table)
             elif cmd["cmd"] == "run":
                 _reply(bench.timed_call(fns[cmd["variant"]]))
             else:
