@@ -10,10 +10,10 @@ PRESETS = {
         "sha256": "46e9d8e7efd58cfcac23c3a9984e97cc300734dce4782ee4841db337fd2e0e91",
     },
     "short_run_mnist": {
-        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), non-persistent chains from uniform noise, full MNIST 28x28, 2,500 iterations",
+        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), non-persistent chains from uniform noise, full MNIST 28x28, 8,000 iterations",
         "config": "short_run_mnist",
         "weights": "package",
-        "sha256": "28690c70f0d1525f63d9216ed6bfbf7676aefda602ef2eac6e853ed4913b5aa2",
+        "sha256": "41ebbc37954f268ddd0c86e3d329f9a4ed847771b1092580d50921152f685dd1",
         "dataset": "mnist_local",
         "image_size": 28,
     },
