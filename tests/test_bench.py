@@ -355,10 +355,11 @@ def test_torch_profile_counts_the_twins_convolutions_in_its_own_worker(tmp_path)
     typo is refused with the valid names."""
     pytest.importorskip("torch", reason="PyTorch is not installed")
     from ebm_zoo.bench import profile as prof
+    from ebm_zoo.bench import runner
 
     case = next(c for c in bench_langevin.cases(quick=True) if c["task"] == "train")
     flags = bench.cpu_description()["flags"]
-    tables, skipped = prof.profile_torch_case(
+    tables, skipped = runner.profile_torch_case(
         case, ["torch_fp32"], 2, flags, str(tmp_path), env=dict(bench.MALLOC_ENV)
     )
     assert skipped == {} and [t["variant"] for t in tables] == ["torch_fp32"]
@@ -376,7 +377,7 @@ def test_torch_profile_counts_the_twins_convolutions_in_its_own_worker(tmp_path)
     assert "convolutions" in prof.format_table(tables[0])
     for bad in ("ebm_zoo_fp32", "torch_fp33"):
         with pytest.raises(ValueError, match="no PyTorch variant"):
-            prof.profile_torch_case(case, [bad], 1, flags, str(tmp_path))
+            runner.profile_torch_case(case, [bad], 1, flags, str(tmp_path))
 
 
 def test_profile_flag_names_the_valid_cases_on_a_typo():

@@ -141,10 +141,12 @@ def render(path: str) -> None:
 
 
 def profile() -> None:
-    """--profile: op tables of one case's ebm_zoo variants (ebm_zoo.bench.profile)."""
+    """--profile: op tables of one case's variants (ebm_zoo.bench.profile; PyTorch ones through
+    ebm_zoo.bench.runner.profile_torch_case)."""
     import tempfile
 
     from ebm_zoo.bench import profile as prof
+    from ebm_zoo.bench import runner
     from ebm_zoo.utils import atomic
 
     suite = next(
@@ -182,7 +184,7 @@ def profile() -> None:
             report["tables"].append(res)
             print(prof.format_table(res) + "\n", flush=True)
         if torch_variants:
-            tables, skipped = prof.profile_torch_case(
+            tables, skipped = runner.profile_torch_case(
                 case, torch_variants, FLAGS.profile_calls, info["cpu"]["flags"], workdir, env=torch_env
             )
             report["skipped"].update(skipped)

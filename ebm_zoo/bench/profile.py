@@ -1,5 +1,6 @@
 """Op tables of bench cases from `tf.profiler` traces (tools/bench.py --profile), and of their
-PyTorch variants from `torch.profiler` (`torch_trace`, `profile_torch_case`).
+PyTorch variants from `torch.profiler` (`torch_trace`, run in a PyTorch worker by
+`ebm_zoo.bench.runner.profile_torch_case`).
 
 A bench case's ebm_zoo variant (the same compiled function the bench times) is called
 `calls` times under `tf.profiler.experimental` with host tracing at the op level; the
@@ -178,54 +179,6 @@ def torch_trace(fn, calls: int) -> dict:
         "rows": rows,
         "wall_ms_per_call": 1e3 * wall / calls,
     }
-
-
-def profile_torch_case(
-    case: dict, variants, calls: int, cpu_flags: dict, workdir: str, env: dict | None = None
-) -> tuple[list[dict], dict]:
-    """Op tables of a case's PyTorch variants, each traced in a PyTorch bench worker (its own
-    process, `env` added to its environment, as the bench runs them) on the twin of the net that
-    the TensorFlow side writes into `workdir`. Returns (tables, {variant: why skipped})."""
-    import importlib
-
-    from ebm_zoo import bench
-    from ebm_zoo.bench.runner import Worker
-
-    module = importlib.import_module(bench.SUITES[case["suite"]])
-    known = module.variants(case).get("torch", [])
-    unknown = [v for v in variants if v not in known]
-    if unknown:
-        raise ValueError(
-            f"case {case['case']!r} has no PyTorch variant {unknown[0]!r} to profile; choose from {known}."
-        )
-    if not os.path.exists(os.path.join(workdir, "net.json")):
-        module.setup("tf", case, ["ebm_zoo_fp32"], workdir, cpu_flags)  # writes the twin's net
-    worker = Worker("torch", workdir, env=env, name="torch_profile")
-    try:
-        res = worker.request(
-            {
-                "cmd": "setup",
-                "case": case,
-                "variants": list(variants),
-                "workdir": workdir,
-                "cpu_flags": cpu_flags,
-            }
-        )
-        if "error" in res:
-            raise RuntimeError(f"PyTorch worker setup failed: {res['error']}")
-        tables, skipped = [], dict(res["skipped"])
-        for v in variants:
-            if v not in res["ready"]:
-                skipped.setdefault(v, "not built")
-                continue
-            table = worker.request({"cmd": "profile", "variant": v, "calls": calls})
-            if "error" in table:
-                skipped[v] = table["error"]
-                continue
-            tables.append({"case": case["case"], "variant": v, **table})
-        return tables, skipped
-    finally:
-        worker.close()
 
 
 def profile_case(case: dict, variant: str, calls: int, cpu_flags: dict, workdir: str) -> dict:

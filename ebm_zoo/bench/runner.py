@@ -59,6 +59,50 @@ class Worker:
         self._log.close()
 
 
+def profile_torch_case(
+    case: dict, variants, calls: int, cpu_flags: dict, workdir: str, env: dict | None = None
+) -> tuple[list[dict], dict]:
+    """Op tables of a case's PyTorch variants, each traced in a PyTorch bench worker (its own
+    process, `env` added to its environment, as the bench runs them) on the twin of the net that
+    the TensorFlow side writes into `workdir` (tools/bench.py --profile; the tables come from
+    `ebm_zoo.bench.profile.torch_trace`). Returns (tables, {variant: why skipped})."""
+    module = importlib.import_module(bench.SUITES[case["suite"]])
+    known = module.variants(case).get("torch", [])
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(
+            f"case {case['case']!r} has no PyTorch variant {unknown[0]!r} to profile; choose from {known}."
+        )
+    if not os.path.exists(os.path.join(workdir, "net.json")):
+        module.setup("tf", case, ["ebm_zoo_fp32"], workdir, cpu_flags)  # writes the twin's net
+    worker = Worker("torch", workdir, env=env, name="torch_profile")
+    try:
+        res = worker.request(
+            {
+                "cmd": "setup",
+                "case": case,
+                "variants": list(variants),
+                "workdir": workdir,
+                "cpu_flags": cpu_flags,
+            }
+        )
+        if "error" in res:
+            raise RuntimeError(f"PyTorch worker setup failed: {res['error']}")
+        tables, skipped = [], dict(res["skipped"])
+        for v in variants:
+            if v not in res["ready"]:
+                skipped.setdefault(v, "not built")
+                continue
+            table = worker.request({"cmd": "profile", "variant": v, "calls": calls})
+            if "error" in table:
+                skipped[v] = table["error"]
+                continue
+            tables.append({"case": case["case"], "variant": v, **table})
+        return tables, skipped
+    finally:
+        worker.close()
+
+
 def _load_checks(path: str) -> dict:
     out: dict = {}
     with np.load(path) as z:
