@@ -450,3 +450,18 @@ def test_fused_kernel_ab_table_in_docs_is_the_committed_runs():
                     f"**{on['rate'] / off['rate']:.2f}×** | {path.name} |"
                 )
                 assert line in doc, line
+
+
+def test_the_command_line_carries_the_thread_settings_it_ran_with(monkeypatch):
+    """A JSON's `command` must reproduce it: the thread variables set for the run come first."""
+    for k in bench.THREAD_ENV_KEYS:
+        monkeypatch.delenv(k, raising=False)
+    argv = ["tools/bench.py", "--profile=ggcn28x1/sampler"]
+    assert bench.command_line(argv, "/usr/bin/python3") == "python3 tools/bench.py --profile=ggcn28x1/sampler"
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("UNRELATED", "x")
+    assert bench.command_line(argv, "/usr/bin/python3") == (
+        "OMP_NUM_THREADS=1 TF_NUM_INTEROP_THREADS=1 python3 tools/bench.py --profile=ggcn28x1/sampler"
+    )
+    assert bench.machine_info()["thread_env"]["TF_NUM_INTEROP_THREADS"] == "1"

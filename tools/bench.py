@@ -157,7 +157,7 @@ def profile() -> None:
     info = bench.machine_info()
     report = {
         "schema": "ebm_zoo.bench.profile/1",
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "command": bench.command_line(sys.argv, sys.executable),
         "machine": info,
         "load_before": os.getloadavg(),
         "tables": [],
@@ -218,7 +218,7 @@ def main(argv):
         rounds=rounds,
         only=FLAGS.variants,
         case_filter=FLAGS.cases,
-        command=" ".join([os.path.basename(sys.executable), *sys.argv]),
+        command=bench.command_line(sys.argv, sys.executable),
         log=lambda s: print(s, flush=True),
         tf_env=_env(FLAGS.tf_env),
         torch_env=_env(FLAGS.torch_env),

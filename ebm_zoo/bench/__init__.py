@@ -117,6 +117,27 @@ def has_bf16(flags: dict) -> bool:
     return bool(flags.get("avx512_bf16") or flags.get("amx_bf16"))
 
 
+#: Environment variables that change how either library threads or which kernels TF picks: recorded
+#: in every bench JSON (`machine.thread_env`) and, when set, written before its `command`.
+THREAD_ENV_KEYS = (
+    "OMP_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "KMP_BLOCKTIME",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD",
+    "EBM_ZOO_FUSED",
+)
+
+
+def command_line(argv: Sequence[str], executable: str) -> str:
+    """The command that reproduces this run: the set `THREAD_ENV_KEYS` as `K=V` prefixes, then
+    the interpreter's name and `argv` (e.g. `TF_NUM_INTEROP_THREADS=1 python tools/bench.py ...`)."""
+    env = [f"{k}={os.environ[k]}" for k in THREAD_ENV_KEYS if os.environ.get(k) is not None]
+    return " ".join([*env, os.path.basename(executable), *argv])
+
+
 def machine_info() -> dict:
     """CPU (model, flags), memory, Python and library versions, thread settings, load average.
 
@@ -136,13 +157,12 @@ def machine_info() -> dict:
         mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    env_keys = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "TF_ENABLE_ONEDNN_OPTS")
     return {
         "cpu": cpu_description(),
         "mem_gib": mem_gib,
         "python": platform.python_version(),
         "versions": {p: version(p) for p in ("tensorflow", "keras", "torch", "torchebm", "numpy")},
-        "thread_env": {k: os.environ.get(k) for k in env_keys},
+        "thread_env": {k: os.environ.get(k) for k in THREAD_ENV_KEYS},
         "loadavg_start": list(os.getloadavg()),
     }
 
