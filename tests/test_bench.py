@@ -138,6 +138,59 @@ def test_torch_twin_equals_tf_net_with_copied_weights(case):
     assert bench.compare_outputs({"f": f_tf}, {"f": bad})["max"] > 100 * bench.TOL_FP32
 
 
+@pytest.mark.parametrize("net", ["ggcn28x1", "ggcn32x3"])
+def test_torch_generator_twin_equals_the_ggcn_generator_and_its_iteration_trains_both_nets(net):
+    """The GGCN training twin: G(h) equal to the Keras generator with copied weights (the
+    transposed kernels' layout matters: flipped kernels are far off), and one twin iteration
+    moves the weights of both nets."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; the twin is not checked")
+    case = next(c for c in bench_ggcn.cases(quick=True) if c["case"] == f"{net}/train")
+    model = bench_langevin._build(case["model"], bf16=False)
+    spec, gen_arrays = bench_langevin._ggcn_train_spec(model)
+    twin = bench_langevin.make_torch_generator(spec["generator"], gen_arrays)
+    h = np.random.default_rng(3).standard_normal((3, *model.latent_shape)).astype(np.float32)
+    want = model.generator(tf.constant(h)).numpy()
+    got = twin(torch.from_numpy(np.ascontiguousarray(h.transpose(0, 3, 1, 2)))).detach().numpy()
+    assert got.shape == want.transpose(0, 3, 1, 2).shape
+    assert bench.compare_outputs({"gen": want}, {"gen": got.transpose(0, 2, 3, 1)})["max"] <= bench.TOL_FP32
+    flipped = dict(gen_arrays)
+    key = next(op["name"] + "/w" for op in spec["generator"] if op["op"] == "convT")
+    flipped[key] = np.ascontiguousarray(gen_arrays[key][:, :, ::-1, ::-1])
+    bad = bench_langevin.make_torch_generator(spec["generator"], flipped)
+    bad_out = bad(torch.from_numpy(np.ascontiguousarray(h.transpose(0, 3, 1, 2)))).detach().numpy()
+    assert (
+        bench.compare_outputs({"gen": want}, {"gen": bad_out.transpose(0, 2, 3, 1)})["max"]
+        > 100 * bench.TOL_FP32
+    )
+
+    hooks = bench_langevin._kind(case)
+    ops, arrays = bench_langevin.describe_keras_net(
+        model.score_net, case["model"]["image_size"], case["model"]["channels"]
+    )
+    energy = bench_langevin.make_torch_net(ops, arrays)
+    size, ch = case["model"]["image_size"], case["model"]["channels"]
+    data = torch.rand(case["batch"], ch, size, size) * 2 - 1
+    fn = bench_langevin._torch_ggcn_train_fn(
+        case,
+        {"train": spec},
+        energy,
+        energy,
+        twin,
+        twin,
+        data,
+        hooks["update"],
+        torch.Generator().manual_seed(0),
+        False,
+        torch.contiguous_format,
+    )
+    before = [p.detach().clone() for p in [*energy.parameters(), *twin.parameters()]]
+    assert np.isfinite(fn())
+    after = [*energy.parameters(), *twin.parameters()]
+    same = [i for i, (a, b) in enumerate(zip(before, after)) if torch.equal(a, b)]
+    # Only the energy's top bias stays: it cancels in mean f(x̃) − mean f(X) (zero gradient).
+    assert same == [len(list(energy.parameters())) - 1], (same, [tuple(p.shape) for p in after])
+
+
 def test_torch_update_matches_the_model_step_without_noise():
     """One noise-free step of the twin's update equals `MultiGrid.run_sampler`'s."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; the twin is not checked")

@@ -7,9 +7,11 @@ net starts its generator at a 7×7 code. Batch 100.
 - ``sampler``: K wGCN steps (`GGCN.flow`) per call, each J = 2 gradient evaluations; the PyTorch
   twin runs the same split update; TorchEBM (no implicit step) runs K·J explicit Langevin steps,
   the same number of gradient evaluations.
-- ``train``: one `GGCN.train_step` (generator G(h), K flow steps, the energy and generator
-  updates). No PyTorch twin of the generator exists in this bench, so this case has ebm_zoo rows
-  only (fp32 vs bf16) and says so.
+- ``train``: one `GGCN.train_step` (h ~ N(0, I), generator G(h), K flow steps, the energy and
+  generator Adam updates). The PyTorch twins run the same iteration with a twin of the generator
+  (`langevin.describe_generator`: the transposed convolutions with copied weights, checked on a
+  fixed code); `torch.compile` compiles both nets. TorchEBM has no cooperative training: its row
+  is reported as skipped.
 
 Quick mode: batch 4, K = 2.
 """
@@ -56,7 +58,7 @@ def cases(quick: bool) -> list[dict]:
     return out
 
 
-variants = langevin.variants  # train: the PyTorch rows are reported as skipped (no twin)
+variants = langevin.variants
 
 
 setup = langevin.setup

@@ -239,6 +239,84 @@ def make_torch_net(ops: list[dict], arrays: dict):
     return TorchEnergyNet()
 
 
+def describe_generator(generator, latent_shape) -> tuple[list[dict], dict]:
+    """(ops, arrays) of a GGCN generator (`ebm_zoo.nets.generators.build_generator` with a
+    [s, s, c] code, transposed-conv up-sampling, no normalisation, LeakyReLU 0.2, tanh output).
+    Conv kernels are stored OIHW, transposed-conv kernels IOHW (PyTorch's layouts).
+
+    Raises ValueError for any other generator (then its training iteration has no twin)."""
+    import keras
+
+    if len(latent_shape) != 3:
+        raise ValueError("a vector latent code (Dense projection) has no PyTorch twin here")
+    ops, arrays = [], {}
+    size = int(latent_shape[0])
+    for layer in generator.layers:
+        name = f"g{len(ops)}"
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            k, b = (np.asarray(v.numpy(), np.float32) for v in layer.weights)  # [kh, kw, out, in]
+            if int(k.shape[0]) != 4 or int(layer.strides[0]) != 2 or layer.padding != "same":
+                raise ValueError(f"transposed conv {layer.name}: only 4×4, stride 2, 'same' has a twin")
+            arrays[name + "/w"] = np.ascontiguousarray(k.transpose(3, 2, 0, 1))
+            arrays[name + "/b"] = b
+            ops.append(dict(op="convT", name=name, stride=2, pad=1))
+            size *= 2
+        elif isinstance(layer, keras.layers.Conv2D):
+            k, b = (np.asarray(v.numpy(), np.float32) for v in layer.weights)
+            kernel = int(k.shape[0])
+            if layer.padding != "same" or int(layer.strides[0]) != 1 or kernel % 2 != 1:
+                raise ValueError(f"conv {layer.name}: only odd kernels, stride 1, 'same' have a twin")
+            arrays[name + "/w"] = np.ascontiguousarray(k.transpose(3, 2, 0, 1))
+            arrays[name + "/b"] = b
+            ops.append(dict(op="conv", name=name, stride=1, pad=[kernel // 2, kernel // 2]))
+        elif isinstance(layer, keras.layers.LeakyReLU):
+            ops.append(dict(op="act", fn="leaky_relu", slope=float(layer.negative_slope)))
+        elif isinstance(layer, keras.layers.Activation) and layer.name == "tanh":
+            ops.append(dict(op="tanh"))
+        else:
+            raise ValueError(f"generator layer {layer.name} ({type(layer).__name__}) has no PyTorch twin")
+    return ops, arrays
+
+
+def make_torch_generator(ops: list[dict], arrays: dict):
+    """The PyTorch twin (NCHW code → NCHW image) of a `describe_generator` description."""
+    import torch
+    import torch.nn.functional as F
+
+    class TorchGenerator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ops = ops
+            self.mods = torch.nn.ModuleDict()
+            for op in ops:
+                if op["op"] not in ("conv", "convT"):
+                    continue
+                w = torch.from_numpy(arrays[op["name"] + "/w"].copy())
+                if op["op"] == "convT":
+                    m = torch.nn.ConvTranspose2d(w.shape[0], w.shape[1], w.shape[2], op["stride"], op["pad"])
+                else:
+                    m = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], 1, op["pad"][0])
+                with torch.no_grad():
+                    m.weight.copy_(w)
+                    m.bias.copy_(torch.from_numpy(arrays[op["name"] + "/b"].copy()))
+                self.mods[op["name"]] = m
+
+        def forward(self, h):
+            x = h
+            for op in self.ops:
+                if op["op"] in ("conv", "convT"):
+                    x = self.mods[op["name"]](x)
+                elif op["op"] == "act":
+                    x = F.leaky_relu(x, op["slope"])
+                else:
+                    x = torch.tanh(x)
+            return x.float()
+
+    return TorchGenerator()
+
+
 # ------------------------------------------------------------------------------------------
 # The PyTorch side.
 def torch_update(net, x, steps: int, upd: dict, generator, autocast: bool = False):
@@ -317,6 +395,9 @@ def torch_setup(case: dict, variants, spec: dict, arrays: dict, inputs: dict) ->
     for v in variants:
         try:
             if v == "torchebm_fp32":
+                if case["task"] == "train" and spec["train"].get("generator"):
+                    skipped[v] = "TorchEBM has no cooperative (generator + energy) training"
+                    continue
                 out[v] = _torchebm_variant(case, spec, arrays, x_check, x0, images, upd)
                 continue
             cl = "_cl" in v or v == "torch_bf16"
@@ -326,6 +407,15 @@ def torch_setup(case: dict, variants, spec: dict, arrays: dict, inputs: dict) ->
                 net = net.to(memory_format=torch.channels_last)
             check = check_of(net, cl, autocast)
             run_net = torch.compile(net) if "compile" in v else net
+            generator = None
+            if case["task"] == "train" and spec["train"].get("generator"):
+                generator = make_torch_generator(spec["train"]["generator"], arrays)
+                h_check = to_nchw(inputs["h_check"])
+                if cl:
+                    generator = generator.to(memory_format=torch.channels_last)
+                    h_check = h_check.contiguous(memory_format=torch.channels_last)
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                    check["gen"] = generator(h_check).float().permute(0, 2, 3, 1).contiguous().numpy()
             fmt = torch.channels_last if cl else torch.contiguous_format
             xs, data = x0.contiguous(memory_format=fmt), images.contiguous(memory_format=fmt)
             gen = torch.Generator().manual_seed(0)
@@ -335,6 +425,11 @@ def torch_setup(case: dict, variants, spec: dict, arrays: dict, inputs: dict) ->
                 def fn(run_net=run_net, xs=xs, gen=gen, autocast=autocast):
                     return torch_update(run_net, xs, case["steps"], upd, gen, autocast)
 
+            elif generator is not None:
+                run_gen = torch.compile(generator) if "compile" in v else generator
+                fn = _torch_ggcn_train_fn(
+                    case, spec, net, run_net, generator, run_gen, data, upd, gen, autocast, fmt
+                )
             else:
                 fn = _torch_train_fn(case, spec, net, run_net, xs, data, upd, gen, autocast)
             out[v] = (fn, check)
@@ -364,6 +459,42 @@ def _torch_train_fn(case, spec, net, run_net, xs, data, upd, gen, autocast):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return float(loss)
+
+    return fn
+
+
+def _torch_ggcn_train_fn(case, spec, net, run_net, generator, run_gen, data, upd, gen, autocast, fmt):
+    """One GGCN iteration of the twins (`GGCN.train_step`): h ~ N(0, I) → x₀ = G(h) → K flow
+    steps → x̃; an Adam step on f (mean f(x̃) − mean f(X)), then one on G (mean ‖x̃ − G(h)‖² / 2s²)."""
+    import torch
+
+    tr = spec["train"]
+    betas, eps = tuple(tr["betas"]), tr["eps"]
+    opt_f = torch.optim.Adam(net.parameters(), lr=tr["lr"], betas=betas, eps=eps)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=tr["gen_lr"], betas=betas, eps=eps)
+    s, c = tr["latent_shape"][0], tr["latent_shape"][2]
+    batch = data.shape[0]
+    amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast)  # noqa: E731
+
+    def fn():
+        h = torch.randn(batch, c, s, s, generator=gen).contiguous(memory_format=fmt)
+        with torch.no_grad(), amp():
+            x0 = run_gen(h).contiguous(memory_format=fmt)
+        net.requires_grad_(False)
+        synth = torch_update(run_net, x0, case["steps"], upd, gen, autocast)
+        net.requires_grad_(True)
+        with amp():
+            loss = run_net(synth).mean() - run_net(data).mean()
+        opt_f.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_f.step()
+        with amp():
+            x_gen = run_gen(h)
+        gen_loss = (synth - x_gen).square().flatten(1).sum(1).mean() / (2.0 * tr["gen_sigma"] ** 2)
+        opt_g.zero_grad(set_to_none=True)
+        gen_loss.backward()
+        opt_g.step()
         return float(loss)
 
     return fn
@@ -502,10 +633,32 @@ def _kind(case: dict) -> dict:
                 J=m["implicit_iters"],
                 inv_var=inv_var,
             ),
-            train=None,  # the GGCN iteration also trains a generator: no PyTorch twin here
+            train=None,  # set by tf_setup from the built model (`_ggcn_train_spec`)
             x_range=(-1.0, 1.0),
         )
     raise ValueError(f"unknown energy-net kind {kind!r}")
+
+
+def _ggcn_train_spec(model) -> tuple[dict, dict]:
+    """The training spec of a GGCN iteration's twin (both Adams, s_g, the code shape, the
+    generator's ops) and the generator's arrays; ValueError if the generator has no twin."""
+    gen_ops, gen_arrays = describe_generator(model.generator, model.latent_shape)
+    eps = {float(model.optimizer.epsilon), float(model.gen_optimizer.epsilon)}
+    if len(eps) != 1:
+        raise ValueError("the two Adams differ in epsilon")
+    spec = dict(
+        init="generator",
+        lr=model.energy_lr,
+        gen_lr=model.gen_lr,
+        betas=[float(model.beta_1), float(model.beta_2)],
+        eps=eps.pop(),
+        gen_sigma=model.gen_sigma,
+        latent_shape=list(model.latent_shape),
+        generator=gen_ops,
+    )
+    if model.latent_steps:
+        raise ValueError("latent revision (latent_steps > 0) has no twin")
+    return spec, gen_arrays
 
 
 def tf_setup(case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
@@ -529,11 +682,21 @@ def tf_setup(case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
     fp32 = _build(case["model"], bf16=False)
     ops, arrays = describe_keras_net(hooks["net"](fp32), size, ch)
     spec = {"ops": ops, "update": hooks["update"], "train": hooks["train"]}
+    extra_inputs = {}
+    h_check = None
+    if case["kind"] == "ggcn" and case["task"] == "train":
+        try:
+            spec["train"], gen_arrays = _ggcn_train_spec(fp32)
+            arrays.update(gen_arrays)
+            h_check = rng.standard_normal((x_check.shape[0], *fp32.latent_shape)).astype(np.float32)
+            extra_inputs["h_check"] = h_check
+        except ValueError:
+            pass  # this generator has no twin: the PyTorch rows say so
     with open(os.path.join(workdir, "net.json"), "w") as f:
         json.dump(spec, f)
     np.savez(os.path.join(workdir, "net.npz"), **arrays)
     data = fp32.to_internal(images).numpy()  # training data on the internal scale of the model
-    np.savez(os.path.join(workdir, "inputs.npz"), x_check=x_check, x0=x0, images=data)
+    np.savez(os.path.join(workdir, "inputs.npz"), x_check=x_check, x0=x0, images=data, **extra_inputs)
     seed = tf.constant([1, 2])
     for v in variants:
         try:
@@ -543,6 +706,8 @@ def tf_setup(case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
             model = fp32 if v == "ebm_zoo_fp32" else _build(case["model"], bf16=True)
             if model is not fp32:
                 hooks["net"](model).set_weights(hooks["net"](fp32).get_weights())
+                if h_check is not None:
+                    model.generator.set_weights(fp32.generator.get_weights())
             xc = tf.constant(x_check)
 
             @tf.function
@@ -556,6 +721,8 @@ def tf_setup(case: dict, variants, workdir: str, cpu_flags: dict) -> dict:
             f, g = score_and_grad(xc)
             step = tf.function(lambda x, model=model: hooks["sampler"](model, x, seed, 1, 0.0))(xc)
             check = {"f": f.numpy(), "grad": g.numpy(), "step": tf.cast(step, tf.float32).numpy()}
+            if h_check is not None:
+                check["gen"] = tf.cast(model.generator(tf.constant(h_check)), tf.float32).numpy()
             if case["task"] == "sampler":
                 run = tf.function(lambda x, model=model: hooks["sampler"](model, x, seed, steps))
                 xs = tf.constant(x0)
