@@ -302,6 +302,50 @@ def test_bench_malloc_env_stops_freed_memory_being_page_faulted_back_in():
     assert faults["default"] >= 50, faults
 
 
+_BIG_CHURN = _CHURN.replace("(3, 20, 7, 30, 12)", "(40, 64, 48)").replace("below", "above")
+
+
+def test_bench_jemalloc_keeps_even_blocks_above_glibcs_mmap_ceiling():
+    """What `--malloc=jemalloc` adds: blocks above 32 MiB (glibc maps and unmaps them on every
+    allocation, tuned or not) are kept by jemalloc without decay (≈ 0 faults per round)."""
+    import os
+    import subprocess
+    import sys
+
+    path = bench.jemalloc_path()
+    if path is None:
+        pytest.skip(
+            "libjemalloc2 is not installed (apt-get install libjemalloc2); --malloc=jemalloc refuses to run"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "LD_PRELOAD"}
+    faults = {}
+    for mode in ("tuned", "jemalloc"):
+        out = subprocess.run(
+            [sys.executable, "-c", _BIG_CHURN],
+            env={**env, **bench.malloc_env(mode)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        faults[mode] = float(out.stdout.split()[-1])
+    # ≥ one fault per 2 MiB huge page of the 152 MiB mapped per round under glibc (here 1,612).
+    assert faults["tuned"] >= 76 and faults["jemalloc"] * 20 <= faults["tuned"], faults
+    assert bench.malloc_env("jemalloc") == {"LD_PRELOAD": path, "MALLOC_CONF": bench.JEMALLOC_CONF}
+
+
+def test_malloc_modes_and_a_missing_jemalloc_give_one_clear_error(monkeypatch):
+    from ebm_zoo.utils.checks import EbmZooError
+
+    assert bench.malloc_env("tuned") == bench.MALLOC_ENV and bench.malloc_env("default") == {}
+    with pytest.raises(EbmZooError, match="tuned, jemalloc, default, got 'tcmalloc'"):
+        bench.malloc_env("tcmalloc")
+    monkeypatch.setattr(bench, "JEMALLOC_PATHS", ("/nonexistent/libjemalloc.so.2",))
+    with pytest.raises(
+        EbmZooError, match="no libjemalloc.so.2 in /nonexistent.*apt-get install libjemalloc2"
+    ):
+        bench.malloc_env("jemalloc")
+
+
 def test_timed_call_counts_the_page_faults_of_the_call():
     def touch():  # 64 MiB: above glibc's largest mmap threshold (32 MiB), fresh pages every call
         np.ones(16 * 1024 * 1024, np.float32).sum()
@@ -518,3 +562,36 @@ def test_the_command_line_carries_the_thread_settings_it_ran_with(monkeypatch):
         "OMP_NUM_THREADS=1 TF_NUM_INTEROP_THREADS=1 python3 tools/bench.py --profile=ggcn28x1/sampler"
     )
     assert bench.machine_info()["thread_env"]["TF_NUM_INTEROP_THREADS"] == "1"
+
+
+def test_env_flags_keep_commas_inside_values_and_refuse_a_missing_key():
+    """--torch_env=LD_PRELOAD=…,MALLOC_CONF=a:1,b:2 (absl splits at every comma) → two variables."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ebm_zoo.utils.checks import EbmZooError
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_tool", repo / "tools/bench.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    items = ["LD_PRELOAD=/x/libjemalloc.so.2", "MALLOC_CONF=background_thread:true", "dirty_decay_ms:-1"]
+    assert tool._env(items) == {
+        "LD_PRELOAD": "/x/libjemalloc.so.2",
+        "MALLOC_CONF": "background_thread:true,dirty_decay_ms:-1",
+    }
+    assert tool._env(["A=1=2"]) == {"A": "1=2"}
+    with pytest.raises(EbmZooError, match="KEY=VALUE items, got 'dirty' first"):
+        tool._env(["dirty", "A=1"])
+    with pytest.raises(EbmZooError, match="has no KEY"):
+        tool._env(["=1"])
+    r = subprocess.run(
+        [sys.executable, "tools/bench.py", "--torch_env=oops", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+    )
+    assert r.returncode != 0 and "KEY=VALUE" in r.stderr and "Traceback" not in r.stderr

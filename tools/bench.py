@@ -60,9 +60,10 @@ flags.DEFINE_list(
 flags.DEFINE_enum(
     "malloc",
     "tuned",
-    ["tuned", "default"],
+    ["tuned", "jemalloc", "default"],
     "tuned: the PyTorch workers with ebm_zoo.bench.MALLOC_ENV (glibc keeps freed memory); "
-    "default: glibc's defaults everywhere.",
+    "jemalloc: the PyTorch workers with the system's libjemalloc preloaded, no decay "
+    "(ebm_zoo.bench.JEMALLOC_CONF); default: glibc's defaults everywhere.",
 )
 flags.DEFINE_list(
     "torch_env", None, "KEY=VALUE,...: also run the PyTorch variants in a 2nd worker with these (A/B)."
@@ -70,14 +71,24 @@ flags.DEFINE_list(
 
 
 def _env(items):
+    """KEY=VALUE items (absl split the flag at commas). An item without "=" continues the value
+    before it, so values with commas pass: MALLOC_CONF=background_thread:true,dirty_decay_ms:-1."""
     from ebm_zoo.utils.checks import EbmZooError
 
     if not items:
         return None
-    bad = [i for i in items if "=" not in i]
-    if bad:
-        raise EbmZooError(f"--tf_env/--torch_env take KEY=VALUE items, got {bad}.")
-    return dict(i.split("=", 1) for i in items)
+    if "=" not in items[0]:
+        raise EbmZooError(f"--tf_env/--torch_env take KEY=VALUE items, got {items[0]!r} first.")
+    env, key = {}, None
+    for item in items:
+        if "=" in item:
+            key, value = item.split("=", 1)
+            if not key:
+                raise EbmZooError(f"--tf_env/--torch_env: {item!r} has no KEY before '='.")
+            env[key] = value
+        else:
+            env[key] += "," + item
+    return env
 
 
 def check_flags():
@@ -94,6 +105,7 @@ def check_flags():
         checks.check_count(FLAGS.steps, "--steps")
     _env(FLAGS.tf_env)
     _env(FLAGS.torch_env)
+    bench.malloc_env(FLAGS.malloc)  # --malloc=jemalloc without the library: one clear error now
     checks.check_count(FLAGS.profile_calls, "--profile_calls")
     if FLAGS.profile is not None:
         names = [c["case"] for s in bench.SUITES for c in bench.suite_cases(s, quick=True)]
@@ -167,7 +179,7 @@ def profile() -> None:
 
     torch_known = importlib.import_module(bench.SUITES[suite]).variants(case).get("torch", [])
     torch_variants = [v for v in variants if v in torch_known]
-    torch_env = dict(bench.MALLOC_ENV) if FLAGS.malloc == "tuned" else {}
+    torch_env = bench.malloc_env(FLAGS.malloc)
     if torch_variants:
         report["torch_worker_env"] = torch_env
     with tempfile.TemporaryDirectory(prefix="ebm_zoo_profile_") as workdir:

@@ -339,6 +339,48 @@ MALLOC_ENV = {
     "MALLOC_TRIM_THRESHOLD_": str(4 * 1024**3),
 }
 
+#: jemalloc settings of the PyTorch bench workers with `tools/bench.py --malloc=jemalloc`
+#: (LD_PRELOAD of the system's libjemalloc, e.g. Debian's libjemalloc2): freed pages are never
+#: returned to the kernel (no decay), and large blocks get their own extents. With jemalloc's
+#: default decay the PyTorch twins of the GGCN training iteration page-faulted more than with
+#: glibc and ran 1.3–1.7× slower; with these settings torch channels-last ran 1.10× faster than on
+#: the tuned glibc (docs/bench.md, "Allocator").
+JEMALLOC_CONF = (
+    "oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+)
+JEMALLOC_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+    "/usr/lib64/libjemalloc.so.2",
+    "/usr/lib/libjemalloc.so.2",
+    "/usr/local/lib/libjemalloc.so.2",
+)
+MALLOC_MODES = ("tuned", "jemalloc", "default")
+
+
+def jemalloc_path() -> str | None:
+    """The first libjemalloc.so.2 of `JEMALLOC_PATHS` that exists, else None."""
+    return next((p for p in JEMALLOC_PATHS if os.path.exists(p)), None)
+
+
+def malloc_env(mode: str) -> dict:
+    """Environment of the PyTorch bench workers for `--malloc=mode` (TF workers get none)."""
+    from ebm_zoo.utils.checks import EbmZooError
+
+    if mode == "tuned":
+        return dict(MALLOC_ENV)
+    if mode == "default":
+        return {}
+    if mode == "jemalloc":
+        path = jemalloc_path()
+        if path is None:
+            raise EbmZooError(
+                f"--malloc=jemalloc: no libjemalloc.so.2 in {', '.join(JEMALLOC_PATHS)}; install it "
+                "(apt-get install libjemalloc2) or use --malloc=tuned."
+            )
+        return {"LD_PRELOAD": path, "MALLOC_CONF": JEMALLOC_CONF}
+    raise EbmZooError(f"--malloc must be one of {', '.join(MALLOC_MODES)}, got {mode!r}.")
+
+
 #: Keys every report and every case must have (tests/test_bench.py checks them).
 REPORT_KEYS = {"schema", "command", "started_utc", "finished_utc", "machine", "matmul", "cases"}
 CASE_KEYS = {"suite", "case", "task", "batch", "steps", "order", "rows", "ratio", "checks", "loadavg_end"}

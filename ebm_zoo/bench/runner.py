@@ -239,12 +239,11 @@ def run(
     sampler_steps: T per call of every sampler case instead of the suite's (cheaper A/Bs at the
     full batch; every variant still runs the same T).
     malloc: "tuned" runs the PyTorch workers with `bench.MALLOC_ENV` (glibc keeps freed memory
-    instead of page-faulting it back in on every call); the TF workers keep glibc's defaults,
-    which measured faster for TF. "default": every worker with the environment as it is.
+    instead of page-faulting it back in on every call); "jemalloc" with the system's jemalloc
+    preloaded (`bench.malloc_env`); the TF workers keep glibc's defaults, which measured faster
+    for TF. "default": every worker with the environment as it is.
     """
-    if malloc not in ("tuned", "default"):
-        raise ValueError(f"malloc must be 'tuned' or 'default', got {malloc!r}.")
-    base_env = dict(bench.MALLOC_ENV) if malloc == "tuned" else {}
+    base_env = bench.malloc_env(malloc)
     info = bench.machine_info()
     report = {
         "schema": bench.SCHEMA,
@@ -398,6 +397,11 @@ def _malloc_text(report: dict) -> str:
         return "glibc malloc defaults (the run predates `--malloc`)"
     if m["mode"] == "default":
         return "glibc malloc defaults (`--malloc=default`)"
+    if m["mode"] == "jemalloc":
+        return (
+            f"PyTorch workers with jemalloc ({m['env'].get('LD_PRELOAD')}, "
+            f"MALLOC_CONF={m['env'].get('MALLOC_CONF')}; TF workers: glibc defaults)"
+        )
     return (
         "PyTorch workers with glibc malloc "
         + ", ".join(f"{k}={v}" for k, v in m["env"].items())

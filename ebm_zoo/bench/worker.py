@@ -34,10 +34,10 @@ def _reply(obj) -> None:
 
 def thread_info(framework: str) -> dict:
     """The thread settings the library actually runs with (no setting is changed here), and
-    the glibc malloc variables of this process."""
+    the malloc variables of this process (glibc's, or jemalloc's LD_PRELOAD and MALLOC_CONF)."""
     from ebm_zoo.bench import MALLOC_ENV
 
-    malloc_env = {k: os.environ[k] for k in MALLOC_ENV if k in os.environ}
+    malloc_env = {k: os.environ[k] for k in (*MALLOC_ENV, "LD_PRELOAD", "MALLOC_CONF") if k in os.environ}
     if framework == "tf":
         import tensorflow as tf
 
