@@ -250,7 +250,6 @@ def describe_generator(generator, latent_shape) -> tuple[list[dict], dict]:
     if len(latent_shape) != 3:
         raise ValueError("a vector latent code (Dense projection) has no PyTorch twin here")
     ops, arrays = [], {}
-    size = int(latent_shape[0])
     for layer in generator.layers:
         name = f"g{len(ops)}"
         if isinstance(layer, keras.layers.InputLayer):
@@ -262,7 +261,6 @@ def describe_generator(generator, latent_shape) -> tuple[list[dict], dict]:
             arrays[name + "/w"] = np.ascontiguousarray(k.transpose(3, 2, 0, 1))
             arrays[name + "/b"] = b
             ops.append(dict(op="convT", name=name, stride=2, pad=1))
-            size *= 2
         elif isinstance(layer, keras.layers.Conv2D):
             k, b = (np.asarray(v.numpy(), np.float32) for v in layer.weights)
             kernel = int(k.shape[0])
