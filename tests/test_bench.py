@@ -77,6 +77,28 @@ def test_ratio_excludes_rows_whose_output_check_failed_and_says_when_none_is_lef
     assert "n/a" in bench.format_ratio(summary)
 
 
+def test_summary_takes_each_pytorch_column_from_the_faster_of_two_workers_and_names_it():
+    """With --torch_env the PyTorch variants run in two workers; each column is the faster row,
+    named with the short label of its worker's environment, and ours / TorchEBM uses that row."""
+    from ebm_zoo.bench import runner
+
+    env = {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "MALLOC_CONF": "a:1,b:2"}
+    at = "@" + ",".join(f"{k}={v}" for k, v in env.items())
+    walls = {"torch_fp32": 3.0, "torch_cl_fp32" + at: 2.0, "torch_bf16": 0.5, "torch_bf16" + at: 0.8}
+    walls |= {"torchebm_fp32": 5.0, "torchebm_fp32" + at: 4.0}
+    rows = _rows(1.0, walls)
+    case = {"case": "net/sampler", "rows": rows, "ratio": bench.ratio_summary(rows)}
+    report = {"matmul": {"median_gflops": 100.0}, "cases": [case], "extra_env": {"tf": {}, "torch": env}}
+    line = runner.summary_table(report).splitlines()[-1]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[3] == "5 steps/s (torch_cl_fp32@jemalloc)"  # 10 steps in 2.0 s
+    assert cells[4] == "20 steps/s (torch_bf16)"  # the glibc row is faster here
+    assert cells[5] == "2.5 steps/s (torchebm_fp32@jemalloc)"
+    assert cells[6] == "2.000 (torch_cl_fp32@jemalloc)" and cells[7] == "4.000"
+    assert runner.env_label({"OMP_WAIT_POLICY": "PASSIVE"}) == "OMP_WAIT_POLICY=PASSIVE"
+    assert runner.env_label({"A": "x" * 50}) == "env2"
+
+
 def test_compare_outputs_is_relative_to_the_reference_scale():
     ref = {"f": np.array([100.0, -50.0])}
     assert bench.compare_outputs(ref, {"f": np.array([100.0005, -50.0])})["max"] == pytest.approx(5e-6)

@@ -349,10 +349,39 @@ def finalize(report: dict) -> None:
                 row["frac_of_matmul"] = row["gflops"] / mm
 
 
+def env_label(env: dict) -> str:
+    """A short name for a second worker's extra environment, the suffix of its rows in summaries:
+    the preloaded allocator ("jemalloc", "tcmalloc") or the KEY=VALUE list itself when short."""
+    preload = str(env.get("LD_PRELOAD", ""))
+    for lib in ("jemalloc", "tcmalloc"):
+        if lib in preload:
+            return lib
+    text = ",".join(f"{k}={v}" for k, v in env.items())
+    return text if len(text) <= 40 else "env2"
+
+
+def _variant_labels(report: dict) -> dict:
+    """{"@KEY=VALUE,...": "@label"} for the second workers of a run (see `env_label`)."""
+    out = {}
+    for env in (report.get("extra_env") or {}).values():
+        if env:
+            out["@" + ",".join(f"{k}={v}" for k, v in env.items())] = "@" + env_label(env)
+    return out
+
+
+def short_variant(name: str, labels: dict) -> str:
+    """A row's variant name with its second worker's environment shortened (`env_label`)."""
+    base, at, suffix = name.partition("@")
+    return base + labels.get(at + suffix, at + suffix) if at else name
+
+
 def summary_table(report: dict) -> str:
     """One line per case: ebm_zoo fp32 and bf16, best PyTorch fp32, PyTorch bf16, TorchEBM,
-    the ratio against the best competitor (always), and load averages."""
+    the ratio against the best competitor (always), and load averages. With a second PyTorch
+    worker (`--torch_env`), each PyTorch column is the faster of the variant's two rows and names
+    it ("torch_cl_fp32@jemalloc")."""
     end_load = report.get("loadavg_end") or os.getloadavg()
+    labels = _variant_labels(report)
     lines = [
         f"\nSummary (matmul median {report['matmul']['median_gflops']:.1f} GFLOP/s; "
         f"load at end {' '.join(f'{x:.2f}' for x in end_load)})",
@@ -363,25 +392,34 @@ def summary_table(report: dict) -> str:
     for case in report["cases"]:
         by = {r["variant"]: r for r in case["rows"] if "rate" in r}
 
-        def fmt(v, by=by):
-            return f"{by[v]['rate']:.4g} {by[v]['unit']}" if v in by else "—"
+        def best(pred, by=by):
+            names = [v for v in by if pred(v.partition("@")[0]) and by[v].get("same_output", True)]
+            return max(names, key=lambda v: by[v]["rate"], default=None)
 
-        torch_fp32 = [
-            v for v in by if v.startswith("torch_") and "bf16" not in v and by[v].get("same_output", True)
-        ]
-        best_t = max(torch_fp32, key=lambda v: by[v]["rate"], default=None)
+        def fmt(v, by=by, named=False):
+            if v not in by:
+                return "—"
+            text = f"{by[v]['rate']:.4g} {by[v]['unit']}"
+            return f"{text} ({short_variant(v, labels)})" if named else text
+
+        best_t = best(lambda b: b.startswith("torch_") and "bf16" not in b)
+        bf16_t = best(lambda b: b == "torch_bf16")
+        ebm_t = best(lambda b: b == "torchebm_fp32")
         ratio = case["ratio"]
         vs_best = (
-            "n/a" if ratio["vs_best"] is None else f"{ratio['vs_best']:.3f} ({ratio['best_competitor']})"
+            "n/a"
+            if ratio["vs_best"] is None
+            else f"{ratio['vs_best']:.3f} ({short_variant(ratio['best_competitor'], labels)})"
         )
-        vs_ebm = ratio["vs"].get("torchebm_fp32")
         ours = by.get(bench.OURS, {})
+        vs_ebm = ours["rate"] / by[ebm_t]["rate"] if ebm_t and "rate" in ours else None
         frac = f"{ours['frac_of_matmul']:.2f}" if "frac_of_matmul" in ours else "—"
         loads = [r["load1"] for r in case["rows"] if "load1" in r]
         load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
+        two = len(labels) > 0
         lines.append(
             f"| {case['case']} | {fmt(bench.OURS)} | {fmt('ebm_zoo_bf16')} | "
-            f"{fmt(best_t) + f' ({best_t})' if best_t else '—'} | {fmt('torch_bf16')} | {fmt('torchebm_fp32')} | "
+            f"{fmt(best_t, named=True)} | {fmt(bf16_t, named=two)} | {fmt(ebm_t, named=two)} | "
             f"{vs_best} | {'n/a' if vs_ebm is None else f'{vs_ebm:.3f}'} | {frac} | {load} |"
         )
     return "\n".join(lines)
@@ -409,6 +447,17 @@ def _malloc_text(report: dict) -> str:
     )
 
 
+def _extra_env_text(report: dict) -> str:
+    """ "; a second PyTorch worker (rows @jemalloc): LD_PRELOAD=…" for runs with --tf_env/--torch_env."""
+    parts = []
+    for fw, env in sorted((report.get("extra_env") or {}).items()):
+        if env:
+            kv = ", ".join(f"{k}={v}" for k, v in env.items())
+            who = "TF" if fw == "tf" else "PyTorch"
+            parts.append(f"; a second {who} worker (rows @{env_label(env)}) also with {kv}")
+    return "".join(parts)
+
+
 def summary_block(report: dict, source: str) -> str:
     """The summary table of a saved run with the machine and command it came from (Markdown)."""
     m = report.get("machine", {})
@@ -420,7 +469,7 @@ def summary_block(report: dict, source: str) -> str:
         f"From `{source}` (`{report.get('command', '?')}`, {report.get('started_utc', '?')} – "
         f"{report.get('finished_utc', '?')}): {cpu.get('model_name', '?')}, {cpu.get('cores', '?')} "
         f"cores, CPU flags {flags_}; {m.get('mem_gib', '?')} GiB; {versions}; load average at start "
-        f"{start or '?'}; {_malloc_text(report)}. Regenerate this block with "
+        f"{start or '?'}; {_malloc_text(report)}{_extra_env_text(report)}. Regenerate this block with "
         f"`python tools/bench.py --render={source}`."
     )
     title, *table = summary_table(report).lstrip("\n").split("\n")
