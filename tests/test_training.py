@@ -211,3 +211,25 @@ def test_max_to_keep_sets_how_many_checkpoints_survive(tmp_path):
     cfg.train.update(dict(max_to_keep=2, steps=5))
     training.train(cfg, str(tmp_path / "keep5"), verbose=0)
     assert files.checkpoint_steps(tmp_path / "keep5") == [4, 5]
+
+
+def test_each_model_fit_call_reuses_the_traced_train_step(tmp_path):
+    """Issue 12's "idle wall time at the start of each model.fit call": a run split into several
+    fit calls (a resumed run off the log grid, a tail) traces train_step once, not per call."""
+    cfg = tiny_descriptor_config()
+    cfg.train.update(dict(steps=5, log_every=2, checkpoint_every=2))
+    run = training.Run(cfg, str(tmp_path / "run"), verbose=0)
+    assert run._segments() == [(0, 2, 2), (4, 1, 1)]  # two fit calls
+    traces = []
+    step = run.model.train_step
+
+    def counting_step(data):
+        traces.append(1)  # Python side effect: runs only while tracing
+        return step(data)
+
+    run.model.train_step = counting_step
+    run.fit()
+    assert int(run.model.optimizer.iterations.numpy()) == 5
+    assert len(traces) == 1, f"train_step traced {len(traces)} times over two fit calls"
+    run.model.fit(run.dataset(skip_batches=5), epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+    assert len(traces) == 1
