@@ -215,7 +215,7 @@ def test_training_script_is_deterministic(tmp_path):
 @needs_mnist
 def test_eval_tool_ood_method_is_passed_recorded_and_refused_where_absent(tmp_path):
     """--ood_method=potential scores with model.ood_score(method="potential") and the report says
-    so; a family scored by its energy has no method and gets one clear error."""
+    so; a family without that method gets one clear error naming its methods."""
     import functools
 
     import ebm_zoo
@@ -233,5 +233,37 @@ def test_eval_tool_ood_method_is_passed_recorded_and_refused_where_absent(tmp_pa
     for name, value in same["auroc"].items():
         assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
     bad = _run_eval(*ood_args, "--preset=short_run_digits", f"--out={tmp_path / 'x'}", timeout=300)
-    assert bad.returncode == 1 and "has no method option" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 1 and "Unknown method 'potential'" in bad.stderr and "Traceback" not in bad.stderr
+    )
     assert not (tmp_path / "x").exists()
+
+
+@needs_mnist
+def test_eval_tool_typicality_is_fitted_on_train_digits_and_equals_the_python_api(tmp_path):
+    """--ood_method=typicality fits model.fit_ood on --ood_fit_images MNIST train digits first,
+    records the fit, and gives the AUROCs of the same steps in Python."""
+    import functools
+
+    import ebm_zoo
+    from ebm_zoo.evaluation import ood
+
+    args = ["--protocol=mnist_ood", "--num_samples=20", "--num_reference=30", "--ood_method=typicality"]
+    run = _run_eval(*args, "--ood_fit_images=60", "--preset=short_run_digits", f"--out={tmp_path}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "ood.json").read_text())
+    assert report["ood_method"] == "typicality"
+    assert report["ood_fit"]["split"] == "train" and report["ood_fit"]["num_reference"] == 60
+    model = ebm_zoo.load("short_run_digits")
+    fit = ood.fit_typicality(model, num=60, seed=0)
+    assert report["ood_fit"]["bandwidth"] == pytest.approx(fit["bandwidth"])
+    same = ood.evaluate_ood(
+        functools.partial(model.ood_score, method="typicality"),
+        num_in=30,
+        num_per_set=20,
+        image_size=model.image_size,
+    )
+    for name, value in same["auroc"].items():
+        assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
+    bad = _run_eval(*args, "--ood_fit_images=0", "--preset=short_run_digits", f"--out={tmp_path / 'x'}")
+    assert bad.returncode == 1 and "--ood_fit_images" in bad.stderr and "Traceback" not in bad.stderr

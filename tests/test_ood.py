@@ -115,7 +115,7 @@ def test_default_ood_score_is_the_energy(family):
     s = np.asarray(m.ood_score(x))
     assert s.shape == (4,) and np.all(np.isfinite(s))
     np.testing.assert_allclose(s, np.asarray(m.energy(x)), rtol=1e-6)
-    with pytest.raises(EbmZooError, match="takes no options"):
+    with pytest.raises(EbmZooError, match="Unknown method 'nll'; valid values: energy, typicality"):
         m.ood_score(x, method="nll")
     with pytest.raises(EbmZooError, match="`images` is None"):
         m.ood_score(None)
@@ -159,3 +159,78 @@ def test_constant_levels_finds_the_levels_a_brightness_score_takes_for_digits():
     assert r["auroc_level_ge_0.1"] >= r["auroc"]
     with pytest.raises(EbmZooError, match="quantile"):
         ood.constant_levels(score, quantile=1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# The typicality score (ood_score(method="typicality"), fitted by fit_ood).
+def test_kde_neg_log_density_closed_forms():
+    from scipy.stats import multivariate_normal
+
+    from ebm_zoo.models.base import kde_neg_log_density
+
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(5, 3))
+    one = np.zeros((1, 3))
+    expected = -multivariate_normal(np.zeros(3), 0.7**2 * np.eye(3)).logpdf(p)
+    np.testing.assert_allclose(kde_neg_log_density(p, one, 0.7), expected, rtol=1e-10)
+    # Two centres: the mean of the two kernel densities; far points stay finite (log-sum-exp).
+    c = rng.normal(size=(2, 3))
+    dens = np.mean([multivariate_normal(ci, 0.5**2 * np.eye(3)).pdf(p) for ci in c], axis=0)
+    np.testing.assert_allclose(kde_neg_log_density(p, c, 0.5), -np.log(dens), rtol=1e-9)
+    far = kde_neg_log_density(np.full((1, 3), 1e3), c, 0.5)
+    assert np.isfinite(far).all() and far[0] > 1e5
+
+
+def test_ood_statistics_gradient_norm_matches_finite_differences():
+    m = ebm_zoo.load("short_run_digits")
+    x = np.random.default_rng(1).uniform(0.3, 0.7, size=(3, m.image_size, m.image_size, m.channels))
+    x = x.astype(np.float32)
+    st = m.ood_statistics(x, seed=4)
+    assert st.shape == (3, 3) and np.isfinite(st).all()
+    np.testing.assert_allclose(st[:, 0], np.asarray(m.energy(x)), rtol=1e-5)
+    # The directional derivative along the gradient is its norm: central differences in float64
+    # steps of 1e-3 along u = g/|g| (float32 energy, so a loose tolerance).
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        e = m.energy(xt)
+    g = tape.gradient(e, xt).numpy()
+    u = g / np.sqrt((g.reshape(3, -1) ** 2).sum(1))[:, None, None, None]
+    eps = 1e-2
+    fd = (np.asarray(m.energy(x + eps * u)) - np.asarray(m.energy(x - eps * u))) / (2 * eps)
+    np.testing.assert_allclose(np.exp(st[:, 1]), fd, rtol=2e-2)
+    # The perturbation statistic is seeded: same seed, same value; another seed, another.
+    np.testing.assert_array_equal(m.ood_statistics(x, seed=4), st)
+    assert not np.allclose(m.ood_statistics(x, seed=5)[:, 2], st[:, 2])
+
+
+def test_typicality_score_needs_a_fit_and_ranks_untypical_statistics_higher():
+    m = ebm_zoo.load("short_run_digits")
+    s = m.image_size
+    rng = np.random.default_rng(0)
+    from ebm_zoo.data import load_array
+
+    digits = load_array("digits", image_size=s, limit=300)  # scikit-learn's 8×8 digits, shipped
+    assert len(digits) == 300
+    x = rng.uniform(size=(4, s, s, 1)).astype(np.float32)
+    with pytest.raises(EbmZooError, match=r"call model.fit_ood\(train_images\) first"):
+        m.ood_score(x, method="typicality")
+    with pytest.raises(EbmZooError, match="at least 10 reference images"):
+        m.fit_ood(x)
+    fit = m.fit_ood(digits[:200])
+    assert fit["num_reference"] == 200 and fit["bandwidth"] == pytest.approx(200 ** (-1 / 7))
+    held_out = np.asarray(m.ood_score(digits[200:300], method="typicality"))
+    noise = np.asarray(m.ood_score(rng.uniform(size=(100, s, s, 1)).astype(np.float32), method="typicality"))
+    assert ood.auroc(held_out, noise) > 0.95
+    # The score is the KDE of the whitened statistics: recompute it by hand.
+    from ebm_zoo.models.base import kde_neg_log_density
+
+    st = m.ood_statistics(digits[200:210])
+    z = (st - m._ood_fit["mean"]) @ m._ood_fit["whiten"].T
+    np.testing.assert_allclose(
+        held_out[:10], kde_neg_log_density(z, m._ood_fit["centres"], fit["bandwidth"]), rtol=1e-5
+    )
+    # Whitening: the fitted centres have identity covariance.
+    np.testing.assert_allclose(np.cov(m._ood_fit["centres"].T), np.eye(3), atol=1e-6)

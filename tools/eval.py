@@ -79,7 +79,13 @@ flags.DEFINE_string(
     "ood_method",
     None,
     "--protocol=mnist_ood: model.ood_score(images, method=NAME) instead of the family's default score "
-    "(VAPO: 'nll' (default) or 'potential'; families scored by their energy take no method).",
+    "(every family: 'typicality', fitted first on --ood_fit_images MNIST train digits; VAPO also "
+    "'nll' (default) or 'potential').",
+)
+flags.DEFINE_integer(
+    "ood_fit_images",
+    4000,
+    "--ood_method=typicality: MNIST train digits its statistics are fitted on (model.fit_ood).",
 )
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
@@ -95,6 +101,7 @@ def check_flags():
         raise EbmZooError("Give exactly one of --preset, --workdir or --savedmodel; see --help.")
     checks.check_count(FLAGS.num_samples, "--num_samples")
     checks.check_count(FLAGS.num_reference, "--num_reference")
+    checks.check_count(FLAGS.ood_fit_images, "--ood_fit_images")
     checks.check_count(FLAGS.batch_size, "--batch_size")
     checks.check_num_steps(FLAGS.num_steps, "--num_steps")
     checks.check_seed(FLAGS.seed, "--seed")
@@ -156,7 +163,7 @@ def _mnist_ood():
     model, name = _load_for_protocol()
     out = FLAGS.out or os.path.join("reports", f"{name.replace('@', '_ckpt')}_mnist")
     checks.check_output_dir(out, "--out")
-    score_fn = model.ood_score
+    score_fn, fit = model.ood_score, None
     if FLAGS.ood_method is not None:
         import numpy as np
 
@@ -168,6 +175,8 @@ def _mnist_ood():
                 "score is the energy); drop --ood_method."
             )
         score_fn = functools.partial(model.ood_score, method=method)
+        if method == "typicality" and method in getattr(model, "ood_methods", ()):
+            fit = ood.fit_typicality(model, num=FLAGS.ood_fit_images, seed=FLAGS.seed)
         score_fn(np.zeros((1, model.image_size, model.image_size, model.channels), np.float32))  # checks it
     report = ood.evaluate_ood(
         score_fn,
@@ -178,6 +187,8 @@ def _mnist_ood():
         batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else 250,
     )
     report = {"model": name, "family": model.family, "ood_method": FLAGS.ood_method or "default", **report}
+    if fit is not None:
+        report["ood_fit"] = {k: fit[k] for k in ("split", "num_reference", "bandwidth")}
     report = _with_checkpoint(report, model)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "ood.json")

@@ -54,6 +54,20 @@ def mnist_test_images(image_size: int = 28) -> np.ndarray:
     return _resize(mnist_images("test"), image_size).astype(np.float32)
 
 
+def fit_typicality(model, num: int = 4000, seed: int = 0, batch_size: int = 250) -> dict:
+    """Fits `model.ood_score(method="typicality")` on `num` MNIST *train* digits (a seeded random
+    subset; the evaluation uses test digits) at the model's size; returns the fit summary."""
+    from ebm_zoo.metrics.mnist_protocol import mnist_images
+
+    num, seed = check_count(num, "num"), check_seed(seed, "seed")
+    train = mnist_images("train")
+    if num > len(train):
+        raise EbmZooError(f"`num` is {num} but MNIST has {len(train)} train digits; pass at most that.")
+    idx = np.sort(np.random.default_rng(seed).choice(len(train), num, replace=False))
+    images = _resize(train[idx], int(model.image_size)).astype(np.float32)
+    return {"split": "train", **model.fit_ood(images, seed=seed, batch_size=batch_size)}
+
+
 def ood_images(name: str, n: int, image_size: int = 28, seed: int = 0) -> np.ndarray:
     """`n` images of OOD set `name` (faces: at most 100), float32 [n, S, S, 1] in [0, 1]."""
     from ebm_zoo.data import load_array

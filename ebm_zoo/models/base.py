@@ -37,6 +37,7 @@ from ebm_zoo import distribute
 from ebm_zoo.models import serving
 from ebm_zoo.utils.checks import (
     EbmZooError,
+    check_choice,
     check_count,
     check_images,
     check_mask,
@@ -224,22 +225,104 @@ class EnergyModel(keras.Model):
 
     # ----------------------------------------------------------------------------------------
     # Out-of-distribution scores.
-    def ood_score(self, images, **options) -> tf.Tensor:
+    #: `ood_score` methods of the family: the first is the default.
+    ood_methods: tuple = ("energy", "typicality")
+    #: Gray-level scale of the perturbation in the typicality statistics (images in [0, 1]).
+    OOD_PERTURBATION = 0.1
+
+    def ood_score(self, images, method: str | None = None, seed: int = 0) -> tf.Tensor:
         """Out-of-distribution scores [N] of images [N, H, W, C] in [0, 1]; higher = less like the
         training data.
 
-        Default: the energy E(x) (= −log p(x) up to the constant log Z), which takes no options.
-        A family with a better score overrides this method and documents its `options` (VAPO:
-        the flow's negative log-likelihood in bits per dimension). Models whose energy uses batch
-        statistics (multi-grid with norm="batch") score an image relative to its batch; score
-        mixed batches (`ebm_zoo.evaluation.ood` does).
+        method="energy" (default): the energy E(x) (= −log p(x) up to the constant log Z).
+        method="typicality": how untypical the image's energy statistics are for the training data
+          (a DoSE-style score, Morningstar et al. 2021): −log of a Gaussian kernel density, fitted
+          by `fit_ood(train_images)`, of three statistics of the family's base score s(x)
+          (`ood_statistics`): s(x), log ‖∇ₓs(x)‖ and s(x̃) − s(x) with x̃ = clip(x + 0.1·z). It
+          catches what the energy alone misses, e.g. blank canvases whose energy is digit-like
+          but whose gradient is not. `seed` draws z.
+        A family with a better score overrides this method and documents it (VAPO: the flow's
+        negative log-likelihood). Models whose energy uses batch statistics (multi-grid with
+        norm="batch") score an image relative to its batch; score mixed batches
+        (`ebm_zoo.evaluation.ood` does).
         """
-        if options:
-            raise EbmZooError(
-                f"{type(self).__name__}.ood_score() takes no options (its score is the energy), got "
-                f"{', '.join(sorted(options))}; call ood_score(images)."
-            )
+        method = self.ood_methods[0] if method is None else method
+        check_choice(method, "method", self.ood_methods)
+        if method == "typicality":
+            return self._typicality_score(images, seed)
         return self.energy(images)
+
+    def _ood_base(self, images01) -> tf.Tensor:
+        """The score s(x) [N] whose statistics `ood_statistics` takes (the energy by default)."""
+        return self.energy(images01)
+
+    def ood_statistics(self, images, seed: int = 0) -> np.ndarray:
+        """[N, 3] statistics of the base score s (`_ood_base`, the energy by default) per image:
+        s(x), log ‖∇ₓs(x)‖ (pixels in [0, 1]) and s(x̃) − s(x), x̃ = clip(x + OOD_PERTURBATION·z),
+        z ~ N(0, I) drawn from `seed` (the same z for the same row of every call)."""
+        x = tf.convert_to_tensor(self.check(images), tf.float32)
+        seed = check_seed(seed, "seed")
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            s = tf.cast(self._ood_base(x), tf.float32)
+        g = tape.gradient(s, x)
+        if g is None:
+            raise EbmZooError(f"{type(self).__name__}: its OOD base score has no gradient in the image.")
+        grad_norm = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(g, [tf.shape(g)[0], -1])), axis=1))
+        z = tf.random.stateless_normal(tf.shape(x), seed_pair(seed))
+        s_tilde = tf.cast(
+            self._ood_base(tf.clip_by_value(x + self.OOD_PERTURBATION * z, 0.0, 1.0)), tf.float32
+        )
+        out = np.stack([s.numpy(), np.log(np.maximum(grad_norm.numpy(), 1e-30)), (s_tilde - s).numpy()], 1)
+        return out.astype(np.float64)
+
+    def fit_ood(self, reference_images, seed: int = 0, batch_size: int = 250) -> dict:
+        """Fits the typicality score (`ood_score(method="typicality")`) on in-distribution images
+        [M, H, W, C] in [0, 1] (e.g. training images; M ≥ 10): their statistics, whitened by
+        their mean and covariance, are the kernel centres (Scott's bandwidth M^(−1/7), as
+        `scipy.stats.gaussian_kde`). Returns the fit summary; replaces an earlier fit."""
+        x = self.check(reference_images)
+        batch_size = check_count(batch_size, "batch_size")
+        if int(x.shape[0]) < 10:
+            raise EbmZooError(
+                f"fit_ood needs at least 10 reference images, got {int(x.shape[0])}; pass a few "
+                "thousand training images."
+            )
+        stats = np.concatenate(
+            [self.ood_statistics(x[i : i + batch_size], seed) for i in range(0, int(x.shape[0]), batch_size)]
+        )
+        if not np.all(np.isfinite(stats)):
+            raise EbmZooError(
+                "fit_ood: the reference images' statistics are not finite (the energy diverged)."
+            )
+        mean = stats.mean(0)
+        cov = np.cov(stats.T) + 1e-9 * np.eye(stats.shape[1]) * max(float(np.trace(np.cov(stats.T))), 1e-12)
+        whiten = np.linalg.inv(np.linalg.cholesky(cov))  # kernels shaped like the data (as scipy's KDE)
+        centres = (stats - mean) @ whiten.T
+        self._ood_fit = {
+            "mean": mean,
+            "whiten": whiten,
+            "centres": centres,
+            "bandwidth": float(len(centres) ** (-1.0 / (centres.shape[1] + 4))),
+            "seed": int(seed),
+        }
+        return {
+            "num_reference": len(centres),
+            "mean": mean.tolist(),
+            "std": np.sqrt(np.diag(cov)).tolist(),
+            "bandwidth": self._ood_fit["bandwidth"],
+        }
+
+    def _typicality_score(self, images, seed: int) -> tf.Tensor:
+        seed = check_seed(seed, "seed")
+        fit = getattr(self, "_ood_fit", None)
+        if fit is None:
+            raise EbmZooError(
+                f"{type(self).__name__}.ood_score(method='typicality') needs a fit: call "
+                "model.fit_ood(train_images) first (a few thousand in-distribution images)."
+            )
+        z = (self.ood_statistics(images, seed) - fit["mean"]) @ fit["whiten"].T
+        return tf.constant(kde_neg_log_density(z, fit["centres"], fit["bandwidth"]), tf.float32)
 
     # ----------------------------------------------------------------------------------------
     # Inpainting (families that implement `_inpaint`).
@@ -464,3 +547,20 @@ def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
     batch must therefore be divided by R so that the sum is the mean over the global batch.
     """
     return loss / tf.cast(distribute.num_replicas(), loss.dtype)
+
+
+def kde_neg_log_density(points, centres, bandwidth: float) -> np.ndarray:
+    """−log of the Gaussian kernel density (1/M) Σᵢ N(p; cᵢ, h²I) at each row of points [N, D]
+    (centres [M, D], h = bandwidth), computed stably in chunks."""
+    points, centres = np.asarray(points, np.float64), np.asarray(centres, np.float64)
+    m, d = centres.shape
+    h2 = float(bandwidth) ** 2
+    out = np.empty(len(points))
+    for i in range(0, len(points), 1024):
+        p = points[i : i + 1024]
+        sq = (p * p).sum(1)[:, None] - 2.0 * p @ centres.T + (centres * centres).sum(1)[None, :]
+        a = -np.maximum(sq, 0.0) / (2.0 * h2)
+        top = a.max(1)
+        lse = top + np.log(np.exp(a - top[:, None]).sum(1))
+        out[i : i + 1024] = -(lse - np.log(m) - 0.5 * d * np.log(2.0 * np.pi * h2))
+    return out

@@ -223,10 +223,9 @@ class EnergyMatching(EnergyModel):
         x = self.to_internal(self.check(images01))
         return (self.ema_net if ema else self.net)(x)
 
-    def ood_score(self, images01) -> tf.Tensor:
-        """OOD score [N], higher = less like the training data: the EMA potential V(x) (the
-        Boltzmann density ∝ exp(−V/ε_max) is highest at low V)."""
-        return self.potential(images01)
+    #: ood_score's default "potential" is the EMA potential V(x) = the energy (the Boltzmann density
+    #: ∝ exp(−V/ε_max) is highest at low V); "typicality" as in EnergyModel.ood_score.
+    ood_methods = ("potential", "typicality")
 
     # ---------------------------------------------------------------------------------------
     # Training.

@@ -614,6 +614,12 @@ class VAPO(EnergyModel):
 
     # ---------------------------------------------------------------------------------------
     # Out-of-distribution scores.
+    ood_methods = ("nll", "potential", "typicality")
+
+    def _ood_base(self, images01) -> tf.Tensor:
+        """The typicality statistics' base score: −Φ(x, t_end) (method="potential")."""
+        return self.ood_score(images01, method="potential")
+
     def ood_score(self, images, method: str = "nll", num_steps: int = 16, seed: int = 0) -> tf.Tensor:
         """Per-image OOD score [N] (overrides EnergyModel.ood_score); higher = less like the
         training data.
@@ -626,8 +632,11 @@ class VAPO(EnergyModel):
         method="potential": −Φ(x, t_end) under the EMA weights. The flow climbs Φ (dx/dt = +∇Φ),
           so data sit at *high* Φ: measured on digits, Φ itself ranks OOD images perfectly
           backwards (AUROC 0.0), hence the minus sign (docs/vapo.md).
+        method="typicality": EnergyModel's fitted score (`fit_ood` first) on the statistics of −Φ.
         """
-        check_choice(method, "method", ("nll", "potential"))
+        check_choice(method, "method", self.ood_methods)
+        if method == "typicality":
+            return self._typicality_score(images, seed)
         seed, num_steps = self.check_seed_arg(seed), check_count(num_steps, "num_steps")
         x = self.to_internal(self.check(images))
         if method == "potential":
