@@ -34,7 +34,17 @@ def _free_ports(n: int) -> list[int]:
 
 def _env(tf_config: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO)
+    # Two intra-op threads in every process, whatever the machine's CPU count or affinity: the
+    # one-process run then splits its batch reductions like the two workers do, so the weights
+    # agree to rounding. (With one thread it sums the batch in another order, and Adam's first
+    # step, ≈ lr·sign(g), turns rounding in near-zero gradient components into O(lr) steps.)
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=REPO,
+        TF_NUM_INTRAOP_THREADS="2",
+        TF_NUM_INTEROP_THREADS="2",
+    )
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return env
