@@ -305,6 +305,36 @@ def test_served_sample_and_inpaint_equal_python_for_every_preset(name, tmp_path)
         )["images"].numpy()
         np.testing.assert_array_equal(served, model.inpaint(x, mask, seed=seed).numpy())
         np.testing.assert_array_equal(served[:, : s // 4], x[:, : s // 4])
+    assert ("ood_typicality" in loaded.signatures) == (model.ood_fit is not None)
+    if model.ood_fit is not None:  # the MNIST presets ship their typicality fit
+        x = np.random.default_rng(1).uniform(size=(3, *model.image_shape)).astype(np.float32)
+        served = loaded.signatures["ood_typicality"](images=tf.constant(x), seed=tf.constant(seed, tf.int64))
+        want = model.ood_score(x, method="typicality", seed=seed).numpy()
+        np.testing.assert_allclose(served["score"].numpy(), want, rtol=1e-6)
+
+
+def test_served_ood_typicality_equals_python(tmp_path):
+    """A model with an OOD fit gets the `ood_typicality` signature: the same statistics graph and
+    the fit's KDE in float64 TF ops, equal to `model.ood_score(method="typicality")`; its images
+    are checked in-graph like every served input."""
+    import ebm_zoo
+    from ebm_zoo.data import load_array
+
+    model = ebm_zoo.load("short_run_digits")
+    digits = load_array("digits", image_size=model.image_size, limit=80)
+    model.fit_ood(digits[:60])
+    loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / "m"))
+    fn = loaded.signatures["ood_typicality"]
+    x = np.concatenate([digits[60:], np.random.default_rng(0).uniform(size=(4, *model.image_shape))])
+    x = x.astype(np.float32)
+    for seed in (0, 2**33 + 7):
+        served = fn(images=tf.constant(x), seed=tf.constant(seed, tf.int64))["score"].numpy()
+        np.testing.assert_allclose(
+            served, model.ood_score(x, method="typicality", seed=seed).numpy(), rtol=1e-6
+        )
+    assert served[-4:].min() > served[:20].max()  # noise is less typical than held-out digits
+    with pytest.raises(tf.errors.InvalidArgumentError, match="in \\[0, 1\\]"):
+        fn(images=tf.constant(x * 3.0), seed=tf.constant(0, tf.int64))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -350,6 +350,42 @@ def _fake_home_preset(home: Path, name: str) -> Path:
     return path
 
 
+def test_every_mnist_preset_ships_its_typicality_fit(monkeypatch):
+    """Each trained *_mnist preset carries ood_fit.npz (sha256-listed): it loads offline with the
+    fit of docs/benchmarks/ood_typicality.json (4,000 MNIST train digits), no MNIST needed."""
+    import ebm_zoo
+    from ebm_zoo.presets import files, loader
+
+    monkeypatch.setenv("EBM_ZOO_OFFLINE", "1")
+    table = json.loads((ROOT / "docs/benchmarks/ood_typicality.json").read_text())
+    assert TRAINED and set(TRAINED) <= set(table["presets"])
+    for name in TRAINED:
+        meta = json.loads((loader.package_dir(name) / files.METADATA_FILE).read_text())
+        assert files.OOD_FIT_FILE in meta["files"], name
+        model = ebm_zoo.load(name)
+        assert model.ood_fit is not None and model.ood_fit.num_reference == 4000, name
+        assert model.ood_fit.bandwidth == pytest.approx(table["presets"][name]["fit"]["bandwidth"]), name
+
+
+@pytest.mark.slow
+@needs_mnist
+@pytest.mark.parametrize("name", ["ggcn_mnist", "short_run_mnist"])
+def test_shipped_typicality_fit_reproduces_the_ood_table(name):
+    """The shipped fit gives the committed table's AUROCs (same sets, seed 0) to 1e-6."""
+    import functools
+
+    import ebm_zoo
+    from ebm_zoo.evaluation import ood
+
+    row = json.loads((ROOT / "docs/benchmarks/ood_typicality.json").read_text())["presets"][name]
+    model = ebm_zoo.load(name)
+    rep = ood.evaluate_ood(
+        functools.partial(model.ood_score, method="typicality"), image_size=model.image_size
+    )
+    for key, value in row["typicality"].items():
+        assert rep["auroc"][key] == pytest.approx(value, abs=1e-6), key
+
+
 @pytest.mark.slow
 def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     from ebm_zoo import presets

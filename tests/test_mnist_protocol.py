@@ -267,3 +267,39 @@ def test_eval_tool_typicality_is_fitted_on_train_digits_and_equals_the_python_ap
         assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
     bad = _run_eval(*args, "--ood_fit_images=0", "--preset=short_run_digits", f"--out={tmp_path / 'x'}")
     assert bad.returncode == 1 and "--ood_fit_images" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@needs_mnist
+def test_eval_tool_typicality_uses_a_presets_shipped_fit(tmp_path):
+    """A preset that ships ood_fit.npz is scored with that fit (no MNIST train digits needed);
+    --ood_fit_images re-fits it instead."""
+    import functools
+    import shutil
+
+    import ebm_zoo
+    from ebm_zoo.data import load_array
+    from ebm_zoo.evaluation import ood
+    from ebm_zoo.presets import files, loader
+
+    d = tmp_path / "preset"
+    shutil.copytree(loader.package_dir("short_run_digits"), d)
+    model = ebm_zoo.load(str(d))
+    model.fit_ood(load_array("digits", image_size=model.image_size, limit=40))
+    files.attach_ood_fit(d, model, dataset="digits", split="train")
+    args = ["--protocol=mnist_ood", "--num_samples=20", "--num_reference=30", "--ood_method=typicality"]
+    run = _run_eval(*args, f"--preset={d}", f"--out={tmp_path / 'r'}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "r" / "ood.json").read_text())
+    assert report["ood_fit"]["source"] == "shipped" and report["ood_fit"]["num_reference"] == 40
+    same = ood.evaluate_ood(
+        functools.partial(ebm_zoo.load(str(d)).ood_score, method="typicality"),
+        num_in=30,
+        num_per_set=20,
+        image_size=model.image_size,
+    )
+    for name, value in same["auroc"].items():
+        assert report["auroc"][name] == pytest.approx(value, abs=1e-6), name
+    refit = _run_eval(*args, "--ood_fit_images=50", f"--preset={d}", f"--out={tmp_path / 'f'}")
+    assert refit.returncode == 0, refit.stderr[-2000:]
+    report = json.loads((tmp_path / "f" / "ood.json").read_text())
+    assert report["ood_fit"]["source"] == "fitted" and report["ood_fit"]["num_reference"] == 50

@@ -228,9 +228,114 @@ def test_typicality_score_needs_a_fit_and_ranks_untypical_statistics_higher():
     from ebm_zoo.models.base import kde_neg_log_density
 
     st = m.ood_statistics(digits[200:210])
-    z = (st - m._ood_fit["mean"]) @ m._ood_fit["whiten"].T
+    z = (st - m.ood_fit.mean) @ m.ood_fit.whiten.T
     np.testing.assert_allclose(
-        held_out[:10], kde_neg_log_density(z, m._ood_fit["centres"], fit["bandwidth"]), rtol=1e-5
+        held_out[:10], kde_neg_log_density(z, m.ood_fit.centres, fit["bandwidth"]), rtol=1e-5
     )
     # Whitening: the fitted centres have identity covariance.
-    np.testing.assert_allclose(np.cov(m._ood_fit["centres"].T), np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(np.cov(m.ood_fit.centres.T), np.eye(3), atol=1e-6)
+    # The fit's summary gives back the statistics' spread.
+    np.testing.assert_allclose(fit["std"], m.ood_statistics(digits[:200]).std(0, ddof=1), rtol=1e-6)
+
+
+def test_kde_in_tensorflow_equals_numpy():
+    """The served twin of the KDE (float64 TF ops) equals the NumPy one, far points included."""
+    from ebm_zoo.models.typicality import TypicalityFit
+
+    rng = np.random.default_rng(3)
+    fit = TypicalityFit.from_statistics(rng.normal(size=(50, 3)) * [1.0, 10.0, 0.1], 0, 0.1)
+    pts = np.concatenate([rng.normal(size=(7, 3)), np.full((1, 3), 1e3)])
+    np.testing.assert_allclose(fit.neg_log_density_tf(pts).numpy(), fit.neg_log_density(pts), rtol=1e-12)
+
+
+def _digits_fit(m, n=60):
+    from ebm_zoo.data import load_array
+
+    digits = load_array("digits", image_size=m.image_size, limit=n + 20)
+    m.fit_ood(digits[:n])
+    return digits[n:]
+
+
+def test_ood_fit_survives_save_load_and_rejects_bad_files(tmp_path):
+    m = ebm_zoo.load("short_run_digits")
+    with pytest.raises(EbmZooError, match="no OOD fit to save"):
+        m.save_ood_fit(tmp_path / "f.npz")
+    held = _digits_fit(m)
+    want = np.asarray(m.ood_score(held, method="typicality", seed=3))
+    path = m.save_ood_fit(tmp_path / "f.npz")
+    m2 = ebm_zoo.load("short_run_digits")
+    assert m2.ood_fit is None
+    assert m2.load_ood_fit(path)["num_reference"] == 60
+    np.testing.assert_array_equal(np.asarray(m2.ood_score(held, method="typicality", seed=3)), want)
+    with pytest.raises(EbmZooError, match="is a directory"):
+        m.save_ood_fit(tmp_path)
+    # Bad files: one clear error each, and the model keeps its fit.
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    np.savez(tmp_path / "short.npz", mean=np.zeros(3))
+    good = dict(np.load(path))
+    np.savez(tmp_path / "shape.npz", **{**good, "centres": np.zeros((60, 2))})
+    np.savez(tmp_path / "nan.npz", **{**good, "bandwidth": np.float64(np.nan)})
+    np.savez(tmp_path / "other.npz", **{**good, "perturbation": np.float64(0.3)})
+    for name, match in [
+        ("missing.npz", "does not exist"),
+        ("junk.npz", "not a readable .npz"),
+        ("short.npz", "lacks whiten, centres"),
+        ("shape.npz", r"centres \(60, 2\)"),
+        ("nan.npz", "non-finite values or a bandwidth"),
+        ("other.npz", "perturbation 0.3"),
+    ]:
+        with pytest.raises(EbmZooError, match=match):
+            m2.load_ood_fit(tmp_path / name)
+    np.testing.assert_array_equal(np.asarray(m2.ood_score(held, method="typicality", seed=3)), want)
+
+
+def test_preset_directory_ships_the_ood_fit_checked_by_sha256(tmp_path, monkeypatch):
+    """attach_ood_fit adds ood_fit.npz to a preset (sha256-listed); ebm_zoo.load restores it;
+    a changed or unlisted fit file is refused; save_preset writes the fit too."""
+    import json
+    import shutil
+
+    from ebm_zoo.presets import files, loader
+
+    d = tmp_path / "p"
+    shutil.copytree(loader.package_dir("short_run_digits"), d)
+    m = ebm_zoo.load(str(d))
+    assert m.ood_fit is None
+    held = _digits_fit(m)
+    want = np.asarray(m.ood_score(held, method="typicality"))
+    other = ebm_zoo.load(str(d), weights=False)
+    other._ood_fit = m.ood_fit
+    with pytest.raises(EbmZooError, match="weights differ"):
+        files.attach_ood_fit(d, other)
+    assert not (d / files.OOD_FIT_FILE).exists()
+    meta = files.attach_ood_fit(d, m, dataset="digits", split="train")
+    assert meta["ood_fit"] == {"num_reference": 60, "seed": 0, "dataset": "digits", "split": "train"}
+    assert files.OOD_FIT_FILE in meta["files"] and not list(tmp_path.glob(".*tmp*"))
+    loaded = ebm_zoo.load(str(d))
+    np.testing.assert_array_equal(np.asarray(loaded.ood_score(held, method="typicality")), want)
+    assert ebm_zoo.load(str(d), weights=False).ood_fit is None  # the fit belongs to the weights
+    monkeypatch.setenv("EBM_ZOO_HOME", str(tmp_path / "home"))  # a file:// URI is copied with its fit
+    np.testing.assert_array_equal(
+        np.asarray(ebm_zoo.load(d.as_uri()).ood_score(held, method="typicality")), want
+    )
+    # save_preset keeps the fit of a model that has one.
+    out = files.save_preset(loaded, tmp_path / "q", name="q")
+    assert json.loads((out / "metadata.json").read_text())["ood_fit"]["num_reference"] == 60
+    np.testing.assert_array_equal(
+        np.asarray(ebm_zoo.load(str(out)).ood_score(held, method="typicality")), want
+    )
+    # A changed fit file fails its checksum; an unlisted one is refused; a listed missing one too.
+    fit_file = d / files.OOD_FIT_FILE
+    data = bytearray(fit_file.read_bytes())
+    data[-30] ^= 1
+    fit_file.write_bytes(bytes(data))
+    with pytest.raises(EbmZooError, match="sha256 mismatch for .*ood_fit.npz"):
+        ebm_zoo.load(str(d))
+    fit_file.unlink()
+    with pytest.raises(EbmZooError, match="ood_fit.npz is missing"):
+        ebm_zoo.load(str(d))
+    shutil.copy(out / files.OOD_FIT_FILE, tmp_path / "x.npz")
+    shutil.copytree(loader.package_dir("short_run_digits"), tmp_path / "r")
+    shutil.copy(tmp_path / "x.npz", tmp_path / "r" / files.OOD_FIT_FILE)
+    with pytest.raises(EbmZooError, match="not listed"):
+        ebm_zoo.load(str(tmp_path / "r"))

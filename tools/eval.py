@@ -79,13 +79,15 @@ flags.DEFINE_string(
     "ood_method",
     None,
     "--protocol=mnist_ood: model.ood_score(images, method=NAME) instead of the family's default score "
-    "(every family: 'typicality', fitted first on --ood_fit_images MNIST train digits; VAPO also "
+    "(every family: 'typicality', with the preset's shipped fit (ood_fit.npz) or fitted first on "
+    "--ood_fit_images MNIST train digits; VAPO also "
     "'nll' (default) or 'potential').",
 )
 flags.DEFINE_integer(
     "ood_fit_images",
     4000,
-    "--ood_method=typicality: MNIST train digits its statistics are fitted on (model.fit_ood).",
+    "--ood_method=typicality: MNIST train digits its statistics are fitted on (model.fit_ood); "
+    "given, it re-fits even a preset that ships a fit (default: the shipped fit, else 4000).",
 )
 flags.DEFINE_bool(
     "record", False, "Also store the figures in the preset's metadata.json (preset directories)."
@@ -176,7 +178,15 @@ def _mnist_ood():
             )
         score_fn = functools.partial(model.ood_score, method=method)
         if method == "typicality" and method in getattr(model, "ood_methods", ()):
-            fit = ood.fit_typicality(model, num=FLAGS.ood_fit_images, seed=FLAGS.seed)
+            shipped = model.ood_fit is not None and not FLAGS["ood_fit_images"].present
+            if shipped:
+                about = (getattr(model, "preset_metadata", None) or {}).get("ood_fit") or {}
+                fit = {"split": about.get("split", "shipped"), "source": "shipped", **model.ood_fit.summary()}
+            else:
+                fit = {
+                    "source": "fitted",
+                    **ood.fit_typicality(model, num=FLAGS.ood_fit_images, seed=FLAGS.seed),
+                }
         score_fn(np.zeros((1, model.image_size, model.image_size, model.channels), np.float32))  # checks it
     report = ood.evaluate_ood(
         score_fn,
@@ -188,7 +198,7 @@ def _mnist_ood():
     )
     report = {"model": name, "family": model.family, "ood_method": FLAGS.ood_method or "default", **report}
     if fit is not None:
-        report["ood_fit"] = {k: fit[k] for k in ("split", "num_reference", "bandwidth")}
+        report["ood_fit"] = {k: fit[k] for k in ("source", "split", "num_reference", "bandwidth")}
     report = _with_checkpoint(report, model)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "ood.json")

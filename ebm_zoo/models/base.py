@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from ebm_zoo import distribute
 from ebm_zoo.models import serving
+from ebm_zoo.models.typicality import TypicalityFit, kde_neg_log_density  # noqa: F401
 from ebm_zoo.utils.checks import (
     EbmZooError,
     check_choice,
@@ -252,37 +253,60 @@ class EnergyModel(keras.Model):
             return self._typicality_score(images, seed)
         return self.energy(images)
 
-    def _ood_base(self, images01) -> tf.Tensor:
-        """The score s(x) [N] whose statistics `ood_statistics` takes (the energy by default)."""
-        return self.energy(images01)
+    def _ood_base(self, images01: tf.Tensor) -> tf.Tensor:
+        """The score s(x) [N] whose statistics `ood_statistics` takes (the energy by default), of
+        checked [0, 1] images; traceable (it runs inside the compiled statistics and the served
+        `ood_typicality` signature)."""
+        return self._energy(self.to_internal(images01))
+
+    def _ood_statistics_graph(self, x01: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """[N, 3] float32 statistics (see `ood_statistics`) of checked images, traceable."""
+        x01 = tf.cast(x01, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x01)
+            s = tf.cast(self._ood_base(x01), tf.float32)
+        g = tape.gradient(s, x01)
+        if g is None:
+            raise EbmZooError(f"{type(self).__name__}: its OOD base score has no gradient in the image.")
+        grad_norm = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(g, [tf.shape(g)[0], -1])), axis=1))
+        z = tf.random.stateless_normal(tf.shape(x01), seed)
+        x_tilde = tf.clip_by_value(x01 + self.OOD_PERTURBATION * z, 0.0, 1.0)
+        s_tilde = tf.cast(self._ood_base(x_tilde), tf.float32)
+        return tf.stack([s, tf.math.log(tf.maximum(grad_norm, 1e-30)), s_tilde - s], axis=1)
 
     def ood_statistics(self, images, seed: int = 0) -> np.ndarray:
         """[N, 3] statistics of the base score s (`_ood_base`, the energy by default) per image:
         s(x), log ‖∇ₓs(x)‖ (pixels in [0, 1]) and s(x̃) − s(x), x̃ = clip(x + OOD_PERTURBATION·z),
-        z ~ N(0, I) drawn from `seed` (the same z for the same row of every call)."""
+        z ~ N(0, I) drawn from `seed` (the same z for the same row of every call). Compiled once
+        per model (any batch size)."""
         x = tf.convert_to_tensor(self.check(images), tf.float32)
         seed = check_seed(seed, "seed")
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            s = tf.cast(self._ood_base(x), tf.float32)
-        g = tape.gradient(s, x)
-        if g is None:
-            raise EbmZooError(f"{type(self).__name__}: its OOD base score has no gradient in the image.")
-        grad_norm = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(g, [tf.shape(g)[0], -1])), axis=1))
-        z = tf.random.stateless_normal(tf.shape(x), seed_pair(seed))
-        s_tilde = tf.cast(
-            self._ood_base(tf.clip_by_value(x + self.OOD_PERTURBATION * z, 0.0, 1.0)), tf.float32
-        )
-        out = np.stack([s.numpy(), np.log(np.maximum(grad_norm.numpy(), 1e-30)), (s_tilde - s).numpy()], 1)
-        return out.astype(np.float64)
+        fn = self._compiled_sample.get("ood_statistics")
+        if fn is None:
+            fn = tf.function(
+                self._ood_statistics_graph,
+                input_signature=[
+                    tf.TensorSpec([None, *self.image_shape], tf.float32),
+                    tf.TensorSpec([2], tf.int32),
+                ],
+            )
+            self._compiled_sample["ood_statistics"] = fn
+        return fn(x, seed_pair(seed)).numpy().astype(np.float64)
+
+    @property
+    def ood_fit(self) -> TypicalityFit | None:
+        """The typicality score's fit (`fit_ood`, or the preset's ood_fit.npz), or None."""
+        return getattr(self, "_ood_fit", None)
 
     def fit_ood(self, reference_images, seed: int = 0, batch_size: int = 250) -> dict:
         """Fits the typicality score (`ood_score(method="typicality")`) on in-distribution images
         [M, H, W, C] in [0, 1] (e.g. training images; M ≥ 10): their statistics, whitened by
         their mean and covariance, are the kernel centres (Scott's bandwidth M^(−1/7), as
-        `scipy.stats.gaussian_kde`). Returns the fit summary; replaces an earlier fit."""
+        `scipy.stats.gaussian_kde`). Returns the fit summary; replaces an earlier fit. Keep it
+        with `save_ood_fit`; presets written by `ebm_zoo.presets.save_preset` include it."""
         x = self.check(reference_images)
         batch_size = check_count(batch_size, "batch_size")
+        seed = check_seed(seed, "seed")
         if int(x.shape[0]) < 10:
             raise EbmZooError(
                 f"fit_ood needs at least 10 reference images, got {int(x.shape[0])}; pass a few "
@@ -291,38 +315,45 @@ class EnergyModel(keras.Model):
         stats = np.concatenate(
             [self.ood_statistics(x[i : i + batch_size], seed) for i in range(0, int(x.shape[0]), batch_size)]
         )
-        if not np.all(np.isfinite(stats)):
+        self._ood_fit = TypicalityFit.from_statistics(stats, seed, self.OOD_PERTURBATION)
+        return self._ood_fit.summary()
+
+    def save_ood_fit(self, path) -> str:
+        """Writes the typicality fit to `path` (.npz of plain arrays, atomically)."""
+        import os
+
+        if self.ood_fit is None:
             raise EbmZooError(
-                "fit_ood: the reference images' statistics are not finite (the energy diverged)."
+                f"{type(self).__name__} has no OOD fit to save; call model.fit_ood(train_images) first."
             )
-        mean = stats.mean(0)
-        cov = np.cov(stats.T) + 1e-9 * np.eye(stats.shape[1]) * max(float(np.trace(np.cov(stats.T))), 1e-12)
-        whiten = np.linalg.inv(np.linalg.cholesky(cov))  # kernels shaped like the data (as scipy's KDE)
-        centres = (stats - mean) @ whiten.T
-        self._ood_fit = {
-            "mean": mean,
-            "whiten": whiten,
-            "centres": centres,
-            "bandwidth": float(len(centres) ** (-1.0 / (centres.shape[1] + 4))),
-            "seed": int(seed),
-        }
-        return {
-            "num_reference": len(centres),
-            "mean": mean.tolist(),
-            "std": np.sqrt(np.diag(cov)).tolist(),
-            "bandwidth": self._ood_fit["bandwidth"],
-        }
+        if not isinstance(path, (str, os.PathLike)) or not str(os.fspath(path)).strip():
+            raise EbmZooError(f"`path` must be a file path (str or pathlib.Path), got {path!r}.")
+        if os.path.isdir(path):
+            raise EbmZooError(
+                f"`path` {os.fspath(path)!r} is a directory; pass a file name such as ood_fit.npz."
+            )
+        return str(self.ood_fit.save(path))
+
+    def load_ood_fit(self, path) -> dict:
+        """Reads a fit written by `save_ood_fit` (checked); returns its summary."""
+        fit = TypicalityFit.load(path)
+        if abs(fit.perturbation - self.OOD_PERTURBATION) > 1e-12:
+            raise EbmZooError(
+                f"OOD fit {path} was made with perturbation {fit.perturbation}, but "
+                f"{type(self).__name__} uses {self.OOD_PERTURBATION}; re-fit it with model.fit_ood."
+            )
+        self._ood_fit = fit
+        return fit.summary()
 
     def _typicality_score(self, images, seed: int) -> tf.Tensor:
         seed = check_seed(seed, "seed")
-        fit = getattr(self, "_ood_fit", None)
-        if fit is None:
+        if self.ood_fit is None:
             raise EbmZooError(
                 f"{type(self).__name__}.ood_score(method='typicality') needs a fit: call "
-                "model.fit_ood(train_images) first (a few thousand in-distribution images)."
+                "model.fit_ood(train_images) first (a few thousand in-distribution images), or "
+                "load a preset that ships one (its directory holds ood_fit.npz)."
             )
-        z = (self.ood_statistics(images, seed) - fit["mean"]) @ fit["whiten"].T
-        return tf.constant(kde_neg_log_density(z, fit["centres"], fit["bandwidth"]), tf.float32)
+        return tf.constant(self.ood_fit.neg_log_density(self.ood_statistics(images, seed)), tf.float32)
 
     # ----------------------------------------------------------------------------------------
     # Inpainting (families that implement `_inpaint`).
@@ -547,20 +578,3 @@ def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
     batch must therefore be divided by R so that the sum is the mean over the global batch.
     """
     return loss / tf.cast(distribute.num_replicas(), loss.dtype)
-
-
-def kde_neg_log_density(points, centres, bandwidth: float) -> np.ndarray:
-    """−log of the Gaussian kernel density (1/M) Σᵢ N(p; cᵢ, h²I) at each row of points [N, D]
-    (centres [M, D], h = bandwidth), computed stably in chunks."""
-    points, centres = np.asarray(points, np.float64), np.asarray(centres, np.float64)
-    m, d = centres.shape
-    h2 = float(bandwidth) ** 2
-    out = np.empty(len(points))
-    for i in range(0, len(points), 1024):
-        p = points[i : i + 1024]
-        sq = (p * p).sum(1)[:, None] - 2.0 * p @ centres.T + (centres * centres).sum(1)[None, :]
-        a = -np.maximum(sq, 0.0) / (2.0 * h2)
-        top = a.max(1)
-        lse = top + np.log(np.exp(a - top[:, None]).sum(1))
-        out[i : i + 1024] = -(lse - np.log(m) - 0.5 * d * np.log(2.0 * np.pi * h2))
-    return out

@@ -11,6 +11,9 @@ NHWC in [0, 1]):
             [0, max_num_steps] gives `model.sample(n, seed, num_steps=K)`; any other value fails.
   inpaint   images, mask float32 [N or 1, H, W, 1 or C] of exactly 0 / 1 (1 = fill), seed int64 []
             -> {"images"} = `model.inpaint(images, mask, seed)`   (families with `_inpaint`)
+  ood_typicality  images, seed int64 [] -> {"score": [N]} = `model.ood_score(images,
+            method="typicality", seed=seed)`   (models carrying an OOD fit: `fit_ood`, or a
+            preset's ood_fit.npz; the fit's arrays are constants of the graph)
 
 Seeds: the served int64 seed s maps to the stateless pair [s mod 2**31, s >> 31], exactly
 `ebm_zoo.utils.checks.seed_pair` (seeds below 2**31 give [s, 0]), so a served call with seed s
@@ -142,4 +145,12 @@ def default_functions(model) -> dict:
             return {"images": model.inpaint_images(x, checked_mask(mask, x), served_seed_pair(seed))}
 
         out["inpaint"] = (inpaint, [images, mask_spec, SEED])
+    fit = model.ood_fit
+    if fit is not None:
+
+        def ood_typicality(images, seed):
+            stats = model._ood_statistics_graph(checked_images(images), served_seed_pair(seed))
+            return {"score": tf.cast(fit.neg_log_density_tf(stats), tf.float32)}
+
+        out["ood_typicality"] = (ood_typicality, [images, SEED])
     return out

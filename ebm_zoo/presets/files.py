@@ -31,6 +31,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 CHECKED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
+#: Optional: the typicality OOD score's fit (ebm_zoo.models.typicality), sha256-listed when present.
+OOD_FIT_FILE = "ood_fit.npz"
 
 # Keys that mark a serialized object / function inside a config: never accepted as arguments.
 _OBJECT_KEYS = ("class_name", "registered_name", "module", "__lambda__", "function_type", "code")
@@ -269,6 +271,25 @@ def verify_files(directory: Path, expected_weights_sha256: str | None = None) ->
                 f"sha256 mismatch for {path}: metadata.json says {want}, the file has {got}. The file is "
                 "corrupt or was changed; delete the preset directory and re-download or re-export it."
             )
+    fit = directory / OOD_FIT_FILE
+    if OOD_FIT_FILE in files or fit.exists():
+        if not fit.is_file():
+            raise EbmZooError(
+                f"Preset file {fit} is missing but {directory / METADATA_FILE} lists it; re-export or "
+                "re-download the preset."
+            )
+        want = files.get(OOD_FIT_FILE)
+        if not want:
+            raise EbmZooError(
+                f"{fit} is not listed in {directory / METADATA_FILE}'s sha256 table (a file added by "
+                f"hand?); delete it, or attach a fit with ebm_zoo.presets.files.attach_ood_fit."
+            )
+        got = sha256_file(fit)
+        if got != want:
+            raise EbmZooError(
+                f"sha256 mismatch for {fit}: metadata.json says {want}, the file has {got}. The file is "
+                "corrupt or was changed; delete the preset directory and re-download or re-export it."
+            )
     if expected_weights_sha256 is not None:
         got = files[WEIGHTS_FILE]
         if got != expected_weights_sha256:
@@ -302,6 +323,8 @@ def load_preset_dir(
     model = model_from_config(cfg, source)
     if weights:
         load_weights_file(model, directory / WEIGHTS_FILE, f"preset {directory}")
+        if (directory / OOD_FIT_FILE).is_file():  # checked by verify_files; belongs to the weights
+            model.load_ood_fit(directory / OOD_FIT_FILE)
     model.preset_metadata = meta
     return model
 
@@ -680,6 +703,11 @@ def save_preset(
         with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
         model.save_weights(str(tmp / WEIGHTS_FILE))
+        checked = CHECKED_FILES
+        fit = getattr(model, "ood_fit", None)
+        if fit is not None:
+            fit.save(tmp / OOD_FIT_FILE)
+            checked = (*CHECKED_FILES, OOD_FIT_FILE)
         meta = {
             "name": name or directory.name,
             "description": description,
@@ -698,10 +726,12 @@ def save_preset(
             "keras_version": keras.__version__,
             "python_version": platform.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "files": {n: sha256_file(tmp / n) for n in CHECKED_FILES},
+            "files": {n: sha256_file(tmp / n) for n in checked},
             "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
             "weights_bytes": os.path.getsize(tmp / WEIGHTS_FILE),
         }
+        if fit is not None:
+            meta["ood_fit"] = {"num_reference": fit.num_reference, "seed": fit.seed}
         with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
         atomic.publish_dir(tmp, directory, overwrite=overwrite)
@@ -721,4 +751,46 @@ def update_metadata(directory: str | os.PathLike, **fields) -> dict:
         else:
             meta[k] = v
     atomic.write_json(path, meta, indent=2, sort_keys=True)
+    return meta
+
+
+def attach_ood_fit(directory: str | os.PathLike, model, **about) -> dict:
+    """Adds `model`'s typicality OOD fit (`model.fit_ood`) to an existing preset directory, or
+    replaces its fit: ood_fit.npz is listed with its sha256 in metadata.json (and `about`, e.g.
+    dataset="mnist_local", split="train", under "ood_fit"). The model must carry the preset's own
+    weights. The directory is rebuilt next to itself and swapped in (atomic.publish_dir), so a
+    crash leaves the old or the new preset, never a half-updated one. Returns the metadata."""
+    import numpy as np
+
+    directory = Path(directory)
+    meta = verify_files(directory)
+    fit = getattr(model, "ood_fit", None)
+    if fit is None:
+        raise EbmZooError("attach_ood_fit: the model has no OOD fit; call model.fit_ood(train_images) first.")
+    own = load_preset_dir(directory)
+    same = len(own.weights) == len(model.weights) and all(
+        a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(own.weights, model.weights)
+    )
+    if not same:
+        raise EbmZooError(
+            f"attach_ood_fit: the model's weights differ from {directory / WEIGHTS_FILE}; fit the preset's "
+            f"own model (ebm_zoo.load({str(directory)!r}))."
+        )
+    tmp = atomic.temp_dir(directory)
+    try:
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            shutil.copy2(directory / name, tmp / name)
+        fit.save(tmp / OOD_FIT_FILE)
+        meta = {
+            **meta,
+            "files": {**meta["files"], OOD_FIT_FILE: sha256_file(tmp / OOD_FIT_FILE)},
+            "ood_fit": {"num_reference": fit.num_reference, "seed": fit.seed, **about},
+        }
+        with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+        atomic.publish_dir(tmp, directory, overwrite=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return meta

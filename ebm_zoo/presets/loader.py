@@ -270,7 +270,9 @@ def fetch(uri: str) -> Path:
     try:
         base = uri.rstrip("/")
         _copy_uri(f"{base}/{files.METADATA_FILE}", tmp / files.METADATA_FILE)
-        for name in files.CHECKED_FILES:
+        listed = files.read_json(tmp / files.METADATA_FILE, "Preset metadata").get("files")
+        optional = [files.OOD_FIT_FILE] if isinstance(listed, dict) and files.OOD_FIT_FILE in listed else []
+        for name in (*files.CHECKED_FILES, *optional):
             _copy_uri(f"{base}/{name}", tmp / name)
         files.verify_files(tmp)
         atomic.publish_dir(tmp, dest, overwrite=True)  # a cache entry, re-fetched when it fails its check

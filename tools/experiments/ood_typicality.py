@@ -2,6 +2,7 @@
 
     python tools/experiments/ood_typicality.py                      # runs, writes JSON + doc table
     python tools/experiments/ood_typicality.py --presets=short_run_mnist --out=/tmp/t.json --doc=
+    python tools/experiments/ood_typicality.py --attach             # and ships each fit with its preset
     python tools/experiments/ood_typicality.py --render_only        # table from the committed JSON
     python tools/experiments/ood_typicality.py --render_only --check
 
@@ -37,6 +38,12 @@ flags.DEFINE_string(
     "doc", str(REPO / "docs/benchmarks.md"), "Markdown file whose table is replaced; '' skips."
 )
 flags.DEFINE_integer("fit_images", 4000, "MNIST train digits the statistics are fitted on.", lower_bound=10)
+flags.DEFINE_bool(
+    "attach",
+    False,
+    "Also ship each fit with its preset: ebm_zoo/presets/weights/<name>/ood_fit.npz (sha256-listed in "
+    "its metadata.json), which ebm_zoo.load then restores, so ood_score(method='typicality') works offline.",
+)
 flags.DEFINE_bool("render_only", False, "Run nothing: write the table of the --out JSON into --doc.")
 flags.DEFINE_bool("check", False, "With --render_only: only check that the --doc table is up to date.")
 
@@ -47,6 +54,8 @@ def check_flags():
     from ebm_zoo.utils.checks import EbmZooError
 
     unknown = [p for p in FLAGS.presets or () if p not in PRESETS]
+    if FLAGS.attach and FLAGS.render_only:
+        raise EbmZooError("--attach ships the fits of a run; it does not go with --render_only.")
     if unknown:
         raise EbmZooError(f"--presets names unregistered presets {unknown}; see ebm_zoo.list_presets().")
     if FLAGS.check and not FLAGS.render_only:
@@ -71,7 +80,7 @@ def run(names: list[str]) -> dict:
     from ebm_zoo.evaluation import ood
 
     doc = {
-        "command": "python tools/experiments/ood_typicality.py",
+        "command": "python tools/experiments/ood_typicality.py" + (" --attach" if FLAGS.attach else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "settings": {
             "fit_images": FLAGS.fit_images,
@@ -79,6 +88,7 @@ def run(names: list[str]) -> dict:
             "seed": 0,
             "num_in": 2000,
             "num_per_set": 1000,
+            "attached": FLAGS.attach,
         },
         "presets": {},
     }
@@ -86,6 +96,17 @@ def run(names: list[str]) -> dict:
         model = ebm_zoo.load(name)
         t0 = time.process_time()
         fit = ood.fit_typicality(model, num=FLAGS.fit_images, seed=0)
+        if FLAGS.attach:
+            from ebm_zoo.presets import files, loader
+
+            about = {
+                "dataset": "mnist_local",
+                "split": "train",
+                "selection_seed": 0,
+                "command": doc["command"],
+            }
+            files.attach_ood_fit(loader.package_dir(name), model, **about)
+            print(f"attached the fit to {loader.package_dir(name) / files.OOD_FIT_FILE}")
         rep = ood.evaluate_ood(
             functools.partial(model.ood_score, method="typicality"), image_size=model.image_size
         )
@@ -97,6 +118,7 @@ def run(names: list[str]) -> dict:
             "default_method": method,
             "fit": {k: fit[k] for k in ("num_reference", "bandwidth")},
             "cpu_seconds": round(time.process_time() - t0, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         print(f"{name:<24} " + ", ".join(f"{k} {v:.3f}" for k, v in rep["auroc"].items()), flush=True)
     return doc
@@ -150,6 +172,11 @@ def main(argv):
 
         names = FLAGS.presets or [n for n in PRESETS if n.endswith("_mnist")]
         doc = run(names)
+        if FLAGS.presets and os.path.isfile(FLAGS.out):  # a subset re-run keeps the other rows
+            old = json.loads(Path(FLAGS.out).read_text())
+            if old.get("settings", {}).get("fit_images") == FLAGS.fit_images:
+                doc["presets"] = {**old.get("presets", {}), **doc["presets"]}
+                doc["date"] = old.get("date", doc["date"])
         atomic.write_text(FLAGS.out, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {FLAGS.out}")
     if FLAGS.doc:

@@ -617,8 +617,9 @@ class VAPO(EnergyModel):
     ood_methods = ("nll", "potential", "typicality")
 
     def _ood_base(self, images01) -> tf.Tensor:
-        """The typicality statistics' base score: −Φ(x, t_end) (method="potential")."""
-        return self.ood_score(images01, method="potential")
+        """The typicality statistics' base score: −Φ(x, t_end) (method="potential"); traceable."""
+        x = self.to_internal(images01)
+        return -self._potential(self.ema_net, x, tf.fill([tf.shape(x)[0]], self.t_end))
 
     def ood_score(self, images, method: str = "nll", num_steps: int = 16, seed: int = 0) -> tf.Tensor:
         """Per-image OOD score [N] (overrides EnergyModel.ood_score); higher = less like the
