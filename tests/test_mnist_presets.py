@@ -415,9 +415,12 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
         )
     )
     out = tmp_path / "table.json"
+    typ = tmp_path / "typicality.json"
+    typ.write_text(json.dumps({"presets": {trained: {"typicality": {"noise": 0.9993, "inverted": 0.98962}}}}))
     args = [
         f"--presets={trained},{untrained}",
         f"--peer={peer}",
+        f"--typicality={typ}",
         f"--out_json={out}",
         f"--docs={docs}",
         f"--readme={readme}",
@@ -444,7 +447,7 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     assert grid.shape[0] == grid.shape[1] >= 8 * 28 + 7  # an 8x8 grid of 28x28 images
     assert not (tmp_path / "gallery" / f"{untrained}.png").exists()
     text = docs.read_text()
-    assert text.startswith("# B\n") and text.endswith("tail\n") and "old" not in text
+    assert text.startswith("# B\n") and text.endswith("tail\n") and "\nold\n" not in text
     line = next(ln for ln in text.splitlines() if f"`{trained}`" in ln)
     assert "| 3.21 |" in line and "| 9.12 |" in line and "| 1.23 |" in line and "1.5 h" in line
     assert (
@@ -452,9 +455,25 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
         == 1
     )
     assert "77.7" in next(ln for ln in text.splitlines() if "TorchEBM" in ln) and "†" in text
-    assert "| 0.420 |" in text  # the OOD table
+    # The OOD table: the default score, then the typicality score (bold >= 0.99; a miss that
+    # would round up to 0.990 keeps four decimals).
+    assert "| 0.420 / 0.9896 |" in text and "/ **0.999** |" in text and "shipped fit" in text
     rd = readme.read_text()
-    assert "| 3.21 |" in rd and f"gallery/{trained}.png" in rd and "old" not in rd and rd.endswith("end\n")
+    assert (
+        "| 3.21 |" in rd and f"gallery/{trained}.png" in rd and "\nold\n" not in rd and rd.endswith("end\n")
+    )
+    # --nogallery samples nothing and leaves the README's gallery block as it is.
+    readme.write_text(rd.replace(f"gallery/{trained}.png", "gallery/kept.png"))
+    done = subprocess.run(
+        [sys.executable, tool, *args, "--nogallery"],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        cwd=str(ROOT),
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "gallery/kept.png" in readme.read_text() and "| 3.21 |" in readme.read_text()
     # A README without the markers is refused before anything is written.
     readme.write_text("no markers\n")
     done = subprocess.run(
