@@ -411,9 +411,21 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
                 "torchebm_version": "0.0.test",
                 "figures": {**FAKE_FIGURES, "fd_mnist": 77.7, "standard": False, "num_samples": 200},
                 "training": {"cpu_seconds": 100.0, "wall_seconds": 60.0},
+                "budget": {"cpu_seconds": 100.0},
             }
         )
     )
+    # The run scored at several lengths: the row at the peer's budget (within 1 %) is shown with it.
+    length = tmp_path / "length.json"
+    rows = [
+        {
+            "iterations": n,
+            "training": {"cpu_seconds": c, "wall_seconds": c},
+            "report": {**FAKE_FIGURES, "fd_mnist": f},
+        }
+        for n, c, f in ((50, 50.0, 55.5), (100, 100.6, 44.4), (200, 200.0, 33.3))
+    ]
+    length.write_text(json.dumps({"rows": rows}))
     out = tmp_path / "table.json"
     typ = tmp_path / "typicality.json"
     typ.write_text(json.dumps({"presets": {trained: {"typicality": {"noise": 0.9993, "inverted": 0.98962}}}}))
@@ -421,6 +433,7 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
         f"--presets={trained},{untrained}",
         f"--peer={peer}",
         f"--typicality={typ}",
+        f"--length={length}",
         f"--out_json={out}",
         f"--docs={docs}",
         f"--readme={readme}",
@@ -438,6 +451,7 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
     assert list(rows)[:3] == ["floor", "gaussian", "blur"] and list(rows)[-1] == "torchebm_short_run"
+    assert list(rows)[-2] == "short_run_mnist@100" and rows["short_run_mnist@100"]["fd_mnist"] == 44.4
     assert rows[trained]["fd_mnist"] == 3.21 and rows[trained]["ood_auroc"]["inverted"] == 0.42
     assert rows[trained]["training_wall_seconds"] == 5400.0
     assert rows[untrained]["status"] == "no weights (see its config)" and "fd_mnist" not in rows[untrained]
@@ -455,6 +469,8 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
         == 1
     )
     assert "77.7" in next(ln for ln in text.splitlines() if "TorchEBM" in ln) and "†" in text
+    assert "| 44.4 |" in next(ln for ln in text.splitlines() if "at the peer's budget" in ln)
+    assert "55.5" not in text and "33.3" not in text
     # The OOD table: the default score, then the typicality score (bold >= 0.99; a miss that
     # would round up to 0.990 keeps four decimals).
     assert "| 0.420 / 0.9896 |" in text and "/ **0.999** |" in text and "shipped fit" in text

@@ -51,6 +51,12 @@ flags.DEFINE_string(
     "AUROCs of ood_score(method='typicality') (tools/experiments/ood_typicality.py), shown next to the "
     "default score's ('' or a missing file: not shown).",
 )
+flags.DEFINE_string(
+    "length",
+    str(REPO / "docs/benchmarks/short_run_mnist_length.json"),
+    "short_run_mnist scored at several lengths: its row at the TorchEBM peer's CPU-s budget is shown "
+    "next to the peer ('' or a missing file: not shown).",
+)
 flags.DEFINE_string("out_json", str(REPO / "docs/benchmarks/mnist_table.json"), "The table as JSON.")
 flags.DEFINE_string(
     "docs", str(REPO / "docs/benchmarks.md"), "Markdown file with the mnist_table markers ('' = none)."
@@ -203,6 +209,12 @@ def reference_rows(path: str) -> list[dict]:
     return rows
 
 
+def _read_json_or_empty(path: str) -> dict:
+    from ebm_zoo.presets.files import read_json
+
+    return read_json(Path(path), "JSON") if path and os.path.isfile(path) else {}
+
+
 def peer_row(path: str) -> dict | None:
     """The TorchEBM row of tools/experiments/torchebm_mnist.py, or None when the file is absent."""
     from ebm_zoo.presets.files import read_json
@@ -225,6 +237,35 @@ def peer_row(path: str) -> dict | None:
         "training_time_complete": True,
         "machine": (doc.get("machine") or {}).get("cpu"),
     }
+
+
+def equal_budget_row(length_path: str, peer: dict | None, budget_cpu_seconds: float | None) -> dict | None:
+    """The row of the length JSON whose training CPU-s equals the peer's budget (within 1 %),
+    labelled as such, or None (no file, no peer, or no row at that budget)."""
+    from ebm_zoo.presets.files import read_json
+
+    if not length_path or not os.path.isfile(length_path) or peer is None or not budget_cpu_seconds:
+        return None
+    doc = read_json(Path(length_path), "The short_run_mnist length table")
+    for r in doc.get("rows") or []:
+        cpu = (r.get("training") or {}).get("cpu_seconds")
+        if cpu and abs(cpu - budget_cpu_seconds) <= 0.01 * budget_cpu_seconds:
+            fig = r.get("report") or {}
+            return {
+                "name": f"short_run_mnist@{r['iterations']}",
+                "kind": "equal_budget",
+                "label": f"short_run at the peer's budget (`short_run_mnist` run at {r['iterations']:,} "
+                f"iterations, {cpu:,.0f} CPU-s)",
+                "status": "measured",
+                "standard": bool(fig.get("standard")),
+                "num_samples": fig.get("num_samples"),
+                **{k: fig.get(k) for k in FIGURES},
+                "training_wall_seconds": r["training"].get("wall_seconds"),
+                "training_cpu_seconds": cpu,
+                "training_time_complete": True,
+                "machine": (fig.get("machine") or {}).get("cpu"),
+            }
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -370,6 +411,7 @@ def build(
     peer: str | None,
     out_json: str,
     typicality: str | None = None,
+    length: str | None = None,
     docs: str | None,
     readme: str | None,
     gallery_dir: str | None,
@@ -388,6 +430,10 @@ def build(
                 r["ood_auroc_typicality"] = dict(fits[r["name"]]["typicality"])
     peer_r = peer_row(peer) if peer else None
     if peer_r is not None:
+        budget = (_read_json_or_empty(peer).get("budget") or {}).get("cpu_seconds")
+        same = equal_budget_row(length, peer_r, budget) if length else None
+        if same is not None:
+            rows.append(same)
         rows.append(peer_r)
     doc = {
         "command": "python tools/experiments/mnist_table.py",
@@ -419,6 +465,7 @@ def main(argv):
         peer=FLAGS.peer,
         out_json=FLAGS.out_json,
         typicality=FLAGS.typicality or None,
+        length=FLAGS.length or None,
         docs=FLAGS.docs or None,
         readme=FLAGS.readme or None,
         gallery_dir=FLAGS.gallery_dir if FLAGS.gallery else None,
