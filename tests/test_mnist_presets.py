@@ -399,7 +399,10 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     home = tmp_path / "home"
     _fake_home_preset(home, trained)
     docs, readme = tmp_path / "bench.md", tmp_path / "README.md"
-    docs.write_text("# B\n<!-- mnist_table:begin -->\nold\n<!-- mnist_table:end -->\ntail\n")
+    docs.write_text(
+        "# B\n<!-- mnist_table:begin -->\nold\n<!-- mnist_table:end -->\n"
+        "<!-- short_run_length:begin -->\nold\n<!-- short_run_length:end -->\ntail\n"
+    )
     readme.write_text(
         "x\n<!-- mnist_table:begin -->\n<!-- mnist_table:end -->\n<!-- mnist_gallery:begin -->\nold\n"
         "<!-- mnist_gallery:end -->\nend\n"
@@ -470,7 +473,9 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     )
     assert "77.7" in next(ln for ln in text.splitlines() if "TorchEBM" in ln) and "†" in text
     assert "| 44.4 |" in next(ln for ln in text.splitlines() if "at the peer's budget" in ln)
-    assert "55.5" not in text and "33.3" not in text
+    main_table = text.split("<!-- short_run_length:begin -->")[0]
+    assert "55.5" not in main_table and "33.3" not in main_table
+    assert "| 200 | 200 | 33.3 |" in text.split("<!-- short_run_length:begin -->")[1]  # the length table
     # The OOD table: the default score, then the typicality score (bold >= 0.99; a miss that
     # would round up to 0.990 keeps four decimals).
     assert "| 0.420 / 0.9896 |" in text and "/ **0.999** |" in text and "shipped fit" in text

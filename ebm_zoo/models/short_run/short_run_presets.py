@@ -10,10 +10,10 @@ PRESETS = {
         "sha256": "46e9d8e7efd58cfcac23c3a9984e97cc300734dce4782ee4841db337fd2e0e91",
     },
     "short_run_mnist": {
-        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), non-persistent chains from uniform noise, full MNIST 28x28, 8,000 iterations",
+        "description": "Short-run MCMC EBM (Nijkamp et al. 2019), non-persistent chains from uniform noise, full MNIST 28x28, 20,000 iterations",
         "config": "short_run_mnist",
         "weights": "package",
-        "sha256": "41ebbc37954f268ddd0c86e3d329f9a4ed847771b1092580d50921152f685dd1",
+        "sha256": "c1baed0a2b14a9ad0e4d09382aad20b55c342832c8e56e011f0ef0c2a36e3af6",
         "dataset": "mnist_local",
         "image_size": 28,
     },
