@@ -443,14 +443,18 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
         f"--gallery_dir={tmp_path / 'gallery'}",
     ]
     tool = str(ROOT / "tools" / "experiments" / "mnist_table.py")
-    done = subprocess.run(
-        [sys.executable, tool, *args],
-        capture_output=True,
-        text=True,
-        env=_env(home),
-        cwd=str(ROOT),
-        timeout=900,
-    )
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, tool, *args, *extra],
+            capture_output=True,
+            text=True,
+            env=_env(home),
+            cwd=str(ROOT),
+            timeout=900,
+        )
+
+    done = run()
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
     assert list(rows)[:3] == ["floor", "gaussian", "blur"] and list(rows)[-1] == "torchebm_short_run"
@@ -485,26 +489,12 @@ def test_mnist_table_lists_trained_presets_and_never_invents_figures(tmp_path):
     )
     # --nogallery samples nothing and leaves the README's gallery block as it is.
     readme.write_text(rd.replace(f"gallery/{trained}.png", "gallery/kept.png"))
-    done = subprocess.run(
-        [sys.executable, tool, *args, "--nogallery"],
-        capture_output=True,
-        text=True,
-        env=_env(home),
-        cwd=str(ROOT),
-        timeout=900,
-    )
+    done = run("--nogallery")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "gallery/kept.png" in readme.read_text() and "| 3.21 |" in readme.read_text()
     # A README without the markers is refused before anything is written.
     readme.write_text("no markers\n")
-    done = subprocess.run(
-        [sys.executable, tool, *args],
-        capture_output=True,
-        text=True,
-        env=_env(home),
-        cwd=str(ROOT),
-        timeout=900,
-    )
+    done = run()
     assert done.returncode == 1 and "mnist_table:begin" in done.stderr, done.stderr[-2000:]
 
 

@@ -732,13 +732,18 @@ def save_preset(
         }
         if fit is not None:
             meta["ood_fit"] = {"num_reference": fit.num_reference, "seed": fit.seed}
-        with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
-        atomic.publish_dir(tmp, directory, overwrite=overwrite)
+        _publish(tmp, directory, meta, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _publish(tmp: Path, directory: Path, meta: dict, *, overwrite: bool) -> None:
+    """Writes metadata.json into the staged preset `tmp` and swaps it in as `directory`."""
+    with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    atomic.publish_dir(tmp, directory, overwrite=overwrite)
 
 
 def update_metadata(directory: str | os.PathLike, **fields) -> dict:
@@ -787,9 +792,7 @@ def attach_ood_fit(directory: str | os.PathLike, model, **about) -> dict:
             "files": {**meta["files"], OOD_FIT_FILE: sha256_file(tmp / OOD_FIT_FILE)},
             "ood_fit": {"num_reference": fit.num_reference, "seed": fit.seed, **about},
         }
-        with open(tmp / METADATA_FILE, "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
-        atomic.publish_dir(tmp, directory, overwrite=True)
+        _publish(tmp, directory, meta, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
